@@ -1,0 +1,1 @@
+//! Benchmark support for xvs: fixtures shared by the criterion benches.

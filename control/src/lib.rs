@@ -1,0 +1,1 @@
+//! xvs control plane: the configuration schema and the control protocol.

@@ -1,0 +1,5 @@
+//! xvs dataplane: the userspace half of the switch.
+//!
+//! The forwarding logic here is pure: it parses, decides and rewrites frames
+//! in memory and never touches a socket, so it is unit-tested, fuzzed and
+//! benchmarked without a NIC.

@@ -1,0 +1,1 @@
+//! xvs XDP classifier and its loader.

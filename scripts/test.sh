@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The whole xvs test suite, from a fresh Debian 12 machine:
+# installs what is missing, checks formatting and lints, builds, and runs every
+# test, privileged ones included. Run as root: privileged tests (XDP attach,
+# AF_XDP, network namespaces) then run; set XVS_REQUIRE_PRIVILEGED=1 to make a
+# skipped privileged test fail (CI does).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/deps.sh
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo doc"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
+echo "== cargo test"
+# One test thread per binary: privileged tests share the host's netns list
+# and 2 cores; parallel builds still use both.
+cargo test --workspace --locked -- --test-threads="${XVS_TEST_THREADS:-2}"
