@@ -3,3 +3,5 @@
 //! The forwarding logic here is pure: it parses, decides and rewrites frames
 //! in memory and never touches a socket, so it is unit-tested, fuzzed and
 //! benchmarked without a NIC.
+
+pub mod xsk;

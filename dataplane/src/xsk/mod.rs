@@ -1,0 +1,2 @@
+//! AF_XDP I/O: UMEM, rings and sockets (the only part of the dataplane that
+//! touches the kernel).
