@@ -1,1 +1,5 @@
 //! xvs control plane: the configuration schema and the control protocol.
+
+pub mod config;
+
+pub use config::{Config, ConfigError};

@@ -147,11 +147,7 @@ pub fn enter(path: &str) {
     let c = CString::new(path).expect("namespace path has no NUL");
     // SAFETY: `c` is a valid NUL-terminated string for the duration of the call.
     let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
-    assert!(
-        fd >= 0,
-        "open {path}: {}",
-        std::io::Error::last_os_error()
-    );
+    assert!(fd >= 0, "open {path}: {}", std::io::Error::last_os_error());
     // SAFETY: `fd` is an open namespace file descriptor owned by this function.
     let rc = unsafe { libc::setns(fd, libc::CLONE_NEWNET) };
     let err = std::io::Error::last_os_error();
