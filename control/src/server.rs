@@ -8,7 +8,7 @@
 //!   checked as well: root, the daemon's own user, or the configured group;
 //! * a client can neither stall the daemon nor exhaust it: each connection
 //!   has its own thread with read and write timeouts, requests are bounded
-//!   to [`MAX_REQUEST`](crate::proto::MAX_REQUEST) bytes, and at most
+//!   to [`MAX_REQUEST`] bytes, and at most
 //!   `max_clients` connections are served at once;
 //! * a request that does not parse never reaches the handler, and gets a
 //!   one-line error.
