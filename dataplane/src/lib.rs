@@ -4,4 +4,10 @@
 //! in memory and never touches a socket, so it is unit-tested, fuzzed and
 //! benchmarked without a NIC.
 
+pub mod nexthop;
 pub mod xsk;
+
+pub mod fdb;
+pub mod rewrite;
+pub mod types;
+pub mod wire;

@@ -1,0 +1,232 @@
+//! A worker's replica of the FDB: read and written by that worker alone,
+//! without locks; kept in step with the owner over channels.
+
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use hashbrown::{HashMap, HashSet};
+
+use super::{EntryKind, FdbKey, Tick, ToOwner, ToReplica};
+use crate::types::{BdId, Location, MacAddr};
+
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    loc: Location,
+    kind: EntryKind,
+    /// While `now < held_until` the worker does not move the entry.
+    held_until: Tick,
+    /// Last time this worker told the owner about the MAC.
+    last_sent: Tick,
+}
+
+/// What [`FdbReplica::learn`] did with a source MAC.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum LearnOutcome {
+    /// Known at this location; nothing sent.
+    Known,
+    /// Known at this location; a refresh was sent to the owner.
+    Refreshed,
+    /// New: applied locally and sent to the owner.
+    Learned,
+    /// Moved: applied locally and sent to the owner.
+    Moved,
+    /// A static entry puts the MAC elsewhere: not moved.
+    Static,
+    /// Held by flap damping: not moved.
+    Held,
+    /// New, but the BD is at its cap: not learned.
+    CapReached,
+    /// The owner's channel is full: the local change was undone.
+    QueueFull,
+}
+
+/// A worker's replica of the FDB.
+pub struct FdbReplica {
+    worker: usize,
+    table: HashMap<FdbKey, Entry>,
+    full: HashSet<BdId>,
+    to_owner: Sender<ToOwner>,
+    inbox: Receiver<ToReplica>,
+    refresh_ms: u64,
+}
+
+impl FdbReplica {
+    pub(super) fn new(
+        worker: usize,
+        to_owner: Sender<ToOwner>,
+        inbox: Receiver<ToReplica>,
+        refresh: Duration,
+    ) -> FdbReplica {
+        FdbReplica {
+            worker,
+            table: HashMap::new(),
+            full: HashSet::new(),
+            to_owner,
+            inbox,
+            refresh_ms: refresh.as_millis() as u64,
+        }
+    }
+
+    /// The worker index this replica belongs to.
+    pub fn worker(&self) -> usize {
+        self.worker
+    }
+
+    /// Applies every change the owner has sent; returns how many. Call once
+    /// per batch.
+    pub fn drain(&mut self) -> usize {
+        let mut n = 0;
+        while let Ok(msg) = self.inbox.try_recv() {
+            self.apply(msg);
+            n += 1;
+        }
+        n
+    }
+
+    fn apply(&mut self, msg: ToReplica) {
+        match msg {
+            ToReplica::Upsert {
+                key,
+                loc,
+                kind,
+                held_until,
+            } => {
+                self.table
+                    .entry(key)
+                    .and_modify(|e| {
+                        e.loc = loc;
+                        e.kind = kind;
+                        e.held_until = held_until;
+                    })
+                    .or_insert(Entry {
+                        loc,
+                        kind,
+                        held_until,
+                        last_sent: Tick(0),
+                    });
+            }
+            ToReplica::Remove { key } => {
+                self.table.remove(&key);
+            }
+            ToReplica::Flush { bd } => self
+                .table
+                .retain(|k, e| e.kind == EntryKind::Static || bd.is_some_and(|b| k.bd != b)),
+            ToReplica::BdFull { bd, full } => {
+                if full {
+                    self.full.insert(bd);
+                } else {
+                    self.full.remove(&bd);
+                }
+            }
+        }
+    }
+
+    /// Where `mac` lives in `bd`, if known.
+    #[inline]
+    pub fn lookup(&self, bd: BdId, mac: MacAddr) -> Option<Location> {
+        self.table.get(&FdbKey::new(bd, mac)).map(|e| e.loc)
+    }
+
+    /// Records that `mac` (a valid source: the caller has checked
+    /// [`MacAddr::is_learnable`]) was seen in `bd` at `loc` at `now`.
+    ///
+    /// A new or moved MAC is applied here at once and reported to the owner;
+    /// a known one is refreshed with the owner at most once per refresh
+    /// interval. Never blocks, never allocates once the table has grown.
+    #[inline]
+    pub fn learn(&mut self, bd: BdId, mac: MacAddr, loc: Location, now: Tick) -> LearnOutcome {
+        let key = FdbKey::new(bd, mac);
+        match self.table.get_mut(&key) {
+            Some(e) if e.loc == loc => {
+                if now.millis_since(e.last_sent) < self.refresh_ms {
+                    return LearnOutcome::Known;
+                }
+                let previous = e.last_sent;
+                e.last_sent = now;
+                if Self::send(&self.to_owner, self.worker, key, loc, now) {
+                    LearnOutcome::Refreshed
+                } else {
+                    e.last_sent = previous;
+                    LearnOutcome::QueueFull
+                }
+            }
+            Some(e) => {
+                if e.kind == EntryKind::Static {
+                    return LearnOutcome::Static;
+                }
+                if now < e.held_until {
+                    return LearnOutcome::Held;
+                }
+                let previous = *e;
+                e.loc = loc;
+                e.last_sent = now;
+                if Self::send(&self.to_owner, self.worker, key, loc, now) {
+                    LearnOutcome::Moved
+                } else {
+                    *e = previous;
+                    LearnOutcome::QueueFull
+                }
+            }
+            None => self.learn_new(key, loc, now),
+        }
+    }
+
+    #[cold]
+    fn learn_new(&mut self, key: FdbKey, loc: Location, now: Tick) -> LearnOutcome {
+        if self.full.contains(&key.bd) {
+            return LearnOutcome::CapReached;
+        }
+        if !Self::send(&self.to_owner, self.worker, key, loc, now) {
+            return LearnOutcome::QueueFull;
+        }
+        self.table.insert(
+            key,
+            Entry {
+                loc,
+                kind: EntryKind::Learned,
+                held_until: Tick(0),
+                last_sent: now,
+            },
+        );
+        LearnOutcome::Learned
+    }
+
+    fn send(tx: &Sender<ToOwner>, worker: usize, key: FdbKey, loc: Location, now: Tick) -> bool {
+        match tx.try_send(ToOwner::Learn {
+            key,
+            loc,
+            worker,
+            now,
+        }) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
+        }
+    }
+
+    /// Entries in the replica.
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// True when the replica has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    /// Reserves room for `n` more entries, so learning does not allocate.
+    pub fn reserve(&mut self, n: usize) {
+        self.table.reserve(n);
+    }
+
+    /// Every entry as (key, location, kind), sorted by key: for tests and
+    /// debugging, not the per-packet path.
+    pub fn snapshot(&self) -> Vec<(FdbKey, Location, EntryKind)> {
+        let mut v: Vec<_> = self
+            .table
+            .iter()
+            .map(|(k, e)| (*k, e.loc, e.kind))
+            .collect();
+        v.sort_by_key(|(k, _, _)| *k);
+        v
+    }
+}

@@ -1,0 +1,363 @@
+//! VXLAN encapsulation into headroom: outer Ethernet / IPv4 or IPv6 / UDP /
+//! VXLAN, 50 or 70 bytes, written in front of the inner frame.
+
+use std::net::IpAddr;
+
+use super::{check_room, RewriteError};
+use crate::types::{MacAddr, Vni};
+use crate::wire::{ethernet, ipv4, ipv6, udp, vxlan, EtherType, IpProtocol};
+
+/// Outer headers over IPv4: Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8.
+pub const OUTER_V4_LEN: usize =
+    ethernet::HEADER_LEN + ipv4::HEADER_LEN + udp::HEADER_LEN + vxlan::HEADER_LEN;
+/// Outer headers over IPv6: Ethernet 14 + IPv6 40 + UDP 8 + VXLAN 8.
+pub const OUTER_V6_LEN: usize =
+    ethernet::HEADER_LEN + ipv6::HEADER_LEN + udp::HEADER_LEN + vxlan::HEADER_LEN;
+
+/// The lowest UDP source port used for ECMP entropy (RFC 7348: 49152–65535).
+pub const SOURCE_PORT_MIN: u16 = 49152;
+
+/// Everything the outer headers need.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EncapParams {
+    /// Our uplink's MAC.
+    pub src_mac: MacAddr,
+    /// The next hop's MAC towards the remote VTEP.
+    pub dst_mac: MacAddr,
+    /// Our VTEP address (same family as `dst_ip`).
+    pub src_ip: IpAddr,
+    /// The remote VTEP's address.
+    pub dst_ip: IpAddr,
+    /// The network identifier.
+    pub vni: Vni,
+    /// UDP destination port (4789 by default).
+    pub dst_port: u16,
+    /// IPv4 TTL / IPv6 hop limit.
+    pub ttl: u8,
+    /// Set IPv4 don't-fragment (ignored over IPv6).
+    pub dont_frag: bool,
+    /// The uplink's IP MTU: the outer IP packet may not exceed it.
+    pub mtu: usize,
+}
+
+/// Encapsulates the inner frame at `buf[headroom .. headroom + len]` in
+/// VXLAN, writing the outer headers into the headroom. Returns the outer
+/// frame's `(start, len)`.
+///
+/// The IPv4 header checksum is computed; the UDP checksum is 0 over IPv4 and
+/// computed over IPv6. The UDP source port is [`source_port`] of the inner
+/// frame. The inner frame is not touched.
+pub fn encap(
+    buf: &mut [u8],
+    headroom: usize,
+    len: usize,
+    p: &EncapParams,
+) -> Result<(usize, usize), RewriteError> {
+    let v6 = match (p.src_ip, p.dst_ip) {
+        (IpAddr::V4(_), IpAddr::V4(_)) => false,
+        (IpAddr::V6(_), IpAddr::V6(_)) => true,
+        _ => return Err(RewriteError::FamilyMismatch),
+    };
+    let outer = if v6 { OUTER_V6_LEN } else { OUTER_V4_LEN };
+    check_room(buf.len(), headroom, len, outer)?;
+    let ip_len = outer - ethernet::HEADER_LEN + len;
+    if ip_len > p.mtu {
+        return Err(RewriteError::TooBig {
+            len: ip_len,
+            mtu: p.mtu,
+        });
+    }
+    let start = headroom - outer;
+    let sport = source_port(&buf[headroom..headroom + len]);
+    let udp_len = udp::HEADER_LEN + vxlan::HEADER_LEN + len;
+
+    let (eth_buf, rest) = buf[start..headroom + len].split_at_mut(ethernet::HEADER_LEN);
+    let ip_hdr_len = if v6 {
+        ipv6::HEADER_LEN
+    } else {
+        ipv4::HEADER_LEN
+    };
+    let (ip_buf, l4) = rest.split_at_mut(ip_hdr_len);
+
+    let mut eth = ethernet::Frame::new_unchecked(eth_buf);
+    eth.set_dst_addr(p.dst_mac);
+    eth.set_src_addr(p.src_mac);
+    eth.set_ethertype(if v6 { EtherType::Ipv6 } else { EtherType::Ipv4 });
+
+    udp::Repr {
+        src_port: sport,
+        dst_port: p.dst_port,
+        payload_len: vxlan::HEADER_LEN + len,
+    }
+    .emit(&mut udp::Packet::new_unchecked(&mut *l4));
+    vxlan::Repr { vni: p.vni }.emit(&mut vxlan::Header::new_unchecked(
+        &mut l4[udp::HEADER_LEN..],
+    ));
+
+    match (p.src_ip, p.dst_ip) {
+        (IpAddr::V4(src), IpAddr::V4(dst)) => {
+            ipv4::Repr {
+                src_addr: src,
+                dst_addr: dst,
+                protocol: IpProtocol::Udp,
+                payload_len: udp_len,
+                ttl: p.ttl,
+                dont_frag: p.dont_frag,
+                dscp_ecn: 0,
+            }
+            .emit(&mut ipv4::Packet::new_unchecked(ip_buf));
+        }
+        (IpAddr::V6(src), IpAddr::V6(dst)) => {
+            ipv6::Repr {
+                src_addr: src,
+                dst_addr: dst,
+                next_header: IpProtocol::Udp,
+                payload_len: udp_len,
+                hop_limit: p.ttl,
+                traffic_class: 0,
+                flow_label: 0,
+            }
+            .emit(&mut ipv6::Packet::new_unchecked(ip_buf));
+            udp::Packet::new_unchecked(l4).fill_checksum(p.src_ip, p.dst_ip);
+        }
+        _ => unreachable!("families checked above"),
+    }
+    Ok((start, outer + len))
+}
+
+/// A hash of the inner frame's flow: MACs and EtherType, plus for IPv4/IPv6
+/// the addresses and protocol, plus TCP/UDP ports of unfragmented packets.
+/// One 802.1Q tag is skipped. Deterministic: the same flow always hashes the
+/// same; never panics on short or malformed frames.
+pub fn flow_hash(inner: &[u8]) -> u32 {
+    let mut h = Mix::default();
+    if inner.len() < ethernet::HEADER_LEN {
+        h.bytes(inner);
+        return h.finish();
+    }
+    h.bytes(&inner[..ethernet::HEADER_LEN]);
+    let mut l3 = ethernet::HEADER_LEN;
+    let mut ethertype = u16::from_be_bytes([inner[12], inner[13]]);
+    if ethertype == u16::from(EtherType::Vlan) && inner.len() >= l3 + 4 {
+        ethertype = u16::from_be_bytes([inner[l3 + 2], inner[l3 + 3]]);
+        l3 += 4;
+    }
+    let ip = &inner[l3..];
+    let (proto, l4) = match EtherType::from(ethertype) {
+        EtherType::Ipv4 => match ipv4::Packet::new_checked(ip) {
+            Ok(p) => {
+                h.bytes(&ip[12..20]);
+                let proto = u8::from(p.protocol());
+                h.word(u64::from(proto));
+                if p.is_fragment() {
+                    return h.finish();
+                }
+                (proto, usize::from(p.header_len()))
+            }
+            Err(_) => return h.finish(),
+        },
+        EtherType::Ipv6 => match ipv6::Packet::new_checked(ip) {
+            Ok(p) => {
+                h.bytes(&ip[8..40]);
+                let proto = u8::from(p.next_header());
+                h.word(u64::from(proto));
+                (proto, ipv6::HEADER_LEN)
+            }
+            Err(_) => return h.finish(),
+        },
+        _ => return h.finish(),
+    };
+    let is_tcp_udp = proto == u8::from(IpProtocol::Tcp) || proto == u8::from(IpProtocol::Udp);
+    if is_tcp_udp && ip.len() >= l4 + 4 {
+        h.bytes(&ip[l4..l4 + 4]);
+    }
+    h.finish()
+}
+
+/// The outer UDP source port for an inner frame: [`flow_hash`] folded into
+/// 49152–65535.
+pub fn source_port(inner: &[u8]) -> u16 {
+    SOURCE_PORT_MIN | (flow_hash(inner) as u16 & 0x3fff)
+}
+
+/// A small multiply-rotate mixer (not cryptographic; only spreads flows).
+#[derive(Default)]
+struct Mix(u64);
+
+impl Mix {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+
+    #[inline]
+    fn word(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(Self::K);
+    }
+
+    #[inline]
+    fn bytes(&mut self, b: &[u8]) {
+        let mut chunks = b.chunks_exact(8);
+        for c in &mut chunks {
+            self.word(u64::from_le_bytes([
+                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
+            ]));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.word(u64::from_le_bytes(w) ^ (rest.len() as u64) << 59);
+        }
+    }
+
+    #[inline]
+    fn finish(&self) -> u32 {
+        let x = self.0 ^ (self.0 >> 29);
+        let x = x.wrapping_mul(Self::K);
+        (x ^ (x >> 32)) as u32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    fn params(v6: bool) -> EncapParams {
+        let (src_ip, dst_ip) = if v6 {
+            (
+                IpAddr::V6("2001:db8::10".parse::<Ipv6Addr>().unwrap()),
+                IpAddr::V6("2001:db8::1".parse::<Ipv6Addr>().unwrap()),
+            )
+        } else {
+            (
+                IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10)),
+                IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+            )
+        };
+        EncapParams {
+            src_mac: MacAddr([2, 0, 0, 0, 0, 0x10]),
+            dst_mac: MacAddr([2, 0, 0, 0, 0, 0x01]),
+            src_ip,
+            dst_ip,
+            vni: Vni::new(100).unwrap(),
+            dst_port: 4789,
+            ttl: 64,
+            dont_frag: true,
+            mtu: 1500,
+        }
+    }
+
+    fn inner() -> Vec<u8> {
+        // Eth + IPv4 UDP 10.0.0.1:1000 -> 10.0.0.2:2000, padded to 64 bytes.
+        let mut f = vec![0u8; 64];
+        f[..6].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
+        f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        let ip = ipv4::Repr {
+            src_addr: Ipv4Addr::new(10, 0, 0, 1),
+            dst_addr: Ipv4Addr::new(10, 0, 0, 2),
+            protocol: IpProtocol::Udp,
+            payload_len: 30,
+            ttl: 64,
+            dont_frag: false,
+            dscp_ecn: 0,
+        };
+        ip.emit(&mut ipv4::Packet::new_unchecked(&mut f[14..34]));
+        f[34..36].copy_from_slice(&1000u16.to_be_bytes());
+        f[36..38].copy_from_slice(&2000u16.to_be_bytes());
+        f
+    }
+
+    #[test]
+    fn outer_lengths_are_50_and_70() {
+        assert_eq!(OUTER_V4_LEN, 50);
+        assert_eq!(OUTER_V6_LEN, 70);
+    }
+
+    #[test]
+    fn encap_v4_layout() {
+        let f = inner();
+        let mut buf = vec![0u8; 256];
+        buf[128..192].copy_from_slice(&f);
+        let (start, len) = encap(&mut buf, 128, 64, &params(false)).unwrap();
+        assert_eq!((start, len), (78, 114));
+        let out = &buf[start..start + len];
+        let eth = ethernet::Frame::new_checked(out).unwrap();
+        assert_eq!(eth.ethertype(), EtherType::Ipv4);
+        let ip = ipv4::Packet::new_checked(eth.payload()).unwrap();
+        assert!(ip.verify_checksum());
+        assert!(ip.dont_frag());
+        assert_eq!(ip.ttl(), 64);
+        assert_eq!(ip.total_len(), 100);
+        let u = udp::Packet::new_checked(ip.payload()).unwrap();
+        assert_eq!(u.checksum(), 0);
+        assert_eq!(u.dst_port(), 4789);
+        assert!(u.src_port() >= SOURCE_PORT_MIN);
+        let vx = vxlan::Header::new_checked(u.payload()).unwrap();
+        assert_eq!(vxlan::Repr::parse(&vx).unwrap().vni.get(), 100);
+        assert_eq!(vx.payload(), &f[..]);
+    }
+
+    #[test]
+    fn encap_v6_computes_the_udp_checksum() {
+        let f = inner();
+        let mut buf = vec![0u8; 256];
+        buf[128..192].copy_from_slice(&f);
+        let p = params(true);
+        let (start, len) = encap(&mut buf, 128, 64, &p).unwrap();
+        assert_eq!(len, 134);
+        let out = &buf[start..start + len];
+        let ip = ipv6::Packet::new_checked(&out[14..]).unwrap();
+        assert_eq!(ip.hop_limit(), 64);
+        let u = udp::Packet::new_checked(ip.payload()).unwrap();
+        assert_ne!(u.checksum(), 0);
+        assert!(u.verify_checksum(p.src_ip, p.dst_ip));
+    }
+
+    #[test]
+    fn mtu_headroom_and_family_are_checked() {
+        let mut buf = vec![0u8; 2000];
+        let mut p = params(false);
+        p.mtu = 113; // 64 + 50 - 14 = 100 fits; 113 fits too.
+        assert!(encap(&mut buf, 128, 64, &p).is_ok());
+        p.mtu = 99;
+        assert_eq!(
+            encap(&mut buf, 128, 64, &p),
+            Err(RewriteError::TooBig { len: 100, mtu: 99 })
+        );
+        let p6 = params(true);
+        assert_eq!(
+            encap(&mut buf, 69, 64, &p6),
+            Err(RewriteError::NoHeadroom { need: 70, have: 69 })
+        );
+        let mut mixed = params(false);
+        mixed.dst_ip = p6.dst_ip;
+        assert_eq!(
+            encap(&mut buf, 128, 64, &mixed),
+            Err(RewriteError::FamilyMismatch)
+        );
+    }
+
+    #[test]
+    fn source_port_follows_the_flow() {
+        let a = inner();
+        let mut b = a.clone();
+        // Same flow, different payload byte: same port.
+        b[50] ^= 0xff;
+        assert_eq!(source_port(&a), source_port(&b));
+        // Different L4 source port: (almost surely) another port; over
+        // many flows the ports spread over the range.
+        let mut ports = std::collections::HashSet::new();
+        for sp in 0..2000u16 {
+            let mut c = a.clone();
+            c[34..36].copy_from_slice(&sp.to_be_bytes());
+            let port = source_port(&c);
+            assert!(port >= SOURCE_PORT_MIN);
+            ports.insert(port);
+        }
+        assert!(ports.len() > 1800, "only {} distinct ports", ports.len());
+        // Short and garbage frames hash without panicking.
+        for n in 0..64 {
+            let _ = source_port(&a[..n]);
+        }
+    }
+}
