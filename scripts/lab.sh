@@ -273,7 +273,9 @@ network_node_xvs() {
     ip netns exec "$(ns nn)" "$bin" --config "$LAB_STATE/xvsd.toml" \
         --socket "$LAB_SOCK" "${extra[@]}" </dev/null >"$LAB_STATE/xvsd.log" 2>&1 &
     local pid=$!
-    echo "$pid" >"$LAB_STATE/xvsd.pid"
+    # pid and command name (as /proc/PID/comm shows it), checked before any kill
+    local comm; comm=$(basename "$bin")
+    echo "$pid ${comm:0:15}" >"$LAB_STATE/xvsd.pid"
     local i
     for ((i = 0; i < 150; i++)); do   # 15 s
         [ -S "$LAB_SOCK" ] && { lab_log "xvsd $pid is up on $LAB_SOCK"; return 0; }
@@ -342,12 +344,12 @@ lab_up() {
 
 # ---------------------------------------------------------------- teardown
 stop_xvsd() {
-    local pidf="$LAB_STATE/xvsd.pid" pid i
+    local pidf="$LAB_STATE/xvsd.pid" pid comm i
     [ -f "$pidf" ] || return 0
-    pid=$(cat "$pidf" 2>/dev/null || true)
-    [[ $pid =~ ^[0-9]+$ ]] || return 0
+    read -r pid comm <"$pidf" || true
+    [[ ${pid:-} =~ ^[0-9]+$ ]] || return 0
     # only if that pid is still our xvsd (pids get reused)
-    [ "$(cat "/proc/$pid/comm" 2>/dev/null || true)" = xvsd ] || return 0
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null || true)" = "${comm:-xvsd}" ] || return 0
     kill -TERM "$pid" 2>/dev/null || true
     for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
     lab_log "xvsd $pid ignored SIGTERM for 5 s: SIGKILL"
@@ -386,21 +388,28 @@ bold() { if [ -t 1 ]; then printf '\033[1m%s\033[0m\n' "$*"; else printf '%s\n' 
 
 DEMO_OK=0
 DEMO_FAIL=0
-demo_result() {   # demo_result WHAT CMD...
-    local what=$1; shift
-    if "$@"; then
-        printf '  ok    %s\n' "$what"; DEMO_OK=$((DEMO_OK + 1))
+demo_result() {   # demo_result WHAT CMD...: one line, CMD's output after it
+    local what=$1 out
+    shift
+    if out=$("$@" 2>&1); then
+        printf '  ok    %-52s %s\n' "$what" "$out"; DEMO_OK=$((DEMO_OK + 1))
     else
-        printf '  FAIL  %s\n' "$what"; DEMO_FAIL=$((DEMO_FAIL + 1))
+        printf '  FAIL  %-52s\n' "$what"; DEMO_FAIL=$((DEMO_FAIL + 1))
+        [ -z "$out" ] || printf '%s\n' "$out" | tail -n 5 | sed 's/^/        | /'
     fi
 }
 
-demo_ping() { lab_ping "$1" "$2" >/dev/null 2>&1; }
+# demo_ping SRC DST: quiet ping, prints the round-trip summary
+demo_ping() {
+    local out
+    out=$(lab_ping "$1" "$2" 2>&1) || { printf '%s\n' "$out"; return 1; }
+    printf '%s\n' "$out" | sed -n 's|^rtt min/avg/max/mdev = [^/]*/\([^/]*\)/.*|rtt avg \1 ms|p'
+}
 
 demo_iperf() {
     local out="$LAB_STATE/iperf-$1-$2.json"
     lab_iperf "$1" "$2" "$out" || { tail -n 3 "$out" 2>/dev/null; return 1; }
-    printf '        %s\n' "$(python3 "$LAB_PY" iperf-summary "$out")"
+    python3 "$LAB_PY" iperf-summary "$out"
 }
 
 show_fdb() {

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034  # the constants are used by the scripts that source this
 # Shared by scripts/lab.sh and scripts/lab-test.sh (sourced, not run): the
 # lab's fixed addresses and names, and small bounded helpers.
 # Topology and the reasons behind the numbers: docs/lab.md.

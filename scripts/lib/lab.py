@@ -23,6 +23,10 @@ VM_MACS = {
     "02:00:00:64:00:0c": "vmB",
 }
 VTEPS = {"192.0.2.1": "compute A", "2001:db8::2": "compute B", "192.0.2.10": "nn", "2001:db8::10": "nn"}
+ROLES = {
+    "uplink": "underlay (VTEP)", "eth0": "underlay/VM port", "vx4": "VXLAN to compute A",
+    "vx6": "VXLAN to compute B", "vx100": "VXLAN to nn", "nn-vm3": "vm3 (VLAN 10)",
+}
 NN_UL4, NN_UL6 = "192.0.2.10", "2001:db8::10"
 CA_UL4, CB_UL6 = "192.0.2.1", "2001:db8::2"
 VNI = 100
@@ -118,10 +122,10 @@ def link_table(args):
             continue
         s = link.get("stats64", link.get("stats", {}))
         rx, tx = s.get("rx", {}), s.get("tx", {})
-        kind = ""
+        kind = ROLES.get(name, "")
         master = link.get("master")
         if master:
-            kind = f"port of {master}"
+            kind = f"{kind}, port of {master}" if kind else f"port of {master}"
         print(fmt.format(args.node, name, rx.get("packets", 0), rx.get("dropped", 0),
                          tx.get("packets", 0), tx.get("dropped", 0), kind))
 
