@@ -9,90 +9,19 @@ use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use xvs_control::client::{Client, ClientError};
 use xvs_control::config::Config;
 use xvs_control::proto::{self, ProtoError, Reply, Request, MAX_REQUEST};
-use xvs_control::server::{Handler, Server, ServerConfig, ServerError};
+use xvs_control::server::{Server, ServerConfig, ServerError};
 
-const EXAMPLE: &str = include_str!("../../docs/xvsd.example.toml");
+mod common;
 
-/// Holds a configuration; `config apply` replaces it only if it validates.
-struct Store(Mutex<Config>);
-
-impl Handler for Store {
-    fn handle(&self, req: Request) -> Result<Reply, String> {
-        let mut cfg = self.0.lock().unwrap();
-        match req {
-            Request::ConfigDump {} => Ok(Reply::Config(cfg.to_toml())),
-            Request::ConfigApply { toml } => {
-                *cfg = Config::parse(&toml).map_err(|e| e.to_string())?;
-                Ok(Reply::Done)
-            }
-            Request::Show {} => Ok(Reply::Show(serde_json::json!({"ports": cfg.ports.len()}))),
-            Request::BdDel { name } => {
-                let before = cfg.bridge_domains.len();
-                cfg.bridge_domains.retain(|b| b.name != name);
-                if cfg.bridge_domains.len() == before {
-                    return Err(format!("no bridge domain {name:?}"));
-                }
-                Ok(Reply::Done)
-            }
-            other => Err(format!("not supported by this store: {other:?}")),
-        }
-    }
-}
-
-struct Fixture {
-    dir: PathBuf,
-    server: Option<Server>,
-}
-
-impl Fixture {
-    fn new(tweak: impl FnOnce(&mut ServerConfig)) -> Fixture {
-        let dir = std::env::temp_dir().join(xvs_testkit::unique_name("ctl"));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let mut cfg = ServerConfig {
-            path: dir.join("xvsd.sock"),
-            read_timeout: Duration::from_millis(400),
-            ..ServerConfig::default()
-        };
-        tweak(&mut cfg);
-        let store = Store(Mutex::new(Config::parse(EXAMPLE).unwrap()));
-        let server = Server::start(cfg, Arc::new(store)).expect("server starts");
-        Fixture {
-            dir,
-            server: Some(server),
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.server.as_ref().unwrap().path()
-    }
-
-    fn client(&self) -> Client {
-        Client::connect(self.path()).expect("connect")
-    }
-
-    fn dump(&self) -> String {
-        match self.client().call(&Request::ConfigDump {}).unwrap() {
-            Reply::Config(t) => t,
-            other => panic!("dump answered {other:?}"),
-        }
-    }
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        self.server.take();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+use common::{Fixture, Store, EXAMPLE};
 
 #[test]
 fn requests_round_trip_through_encode_and_parse() {
@@ -326,7 +255,7 @@ fn socket_is_owner_only_and_a_stale_file_is_replaced_but_a_live_one_is_not() {
         path: fx.path().to_path_buf(),
         ..ServerConfig::default()
     };
-    let store = Arc::new(Store(Mutex::new(Config::default())));
+    let store = Arc::new(Store::new(Config::default()));
     assert!(matches!(
         Server::start(cfg.clone(), store.clone()),
         Err(ServerError::InUse(_))
