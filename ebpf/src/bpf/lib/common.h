@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR MIT) */
+/* Maps, counters and the small helpers every protocol header uses. */
+#ifndef XVS_LIB_COMMON_H
+#define XVS_LIB_COMMON_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "../xvs_abi.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XVS_MAX_PORTS);
+	__type(key, __u32); /* ifindex */
+	__type(value, struct xvs_port);
+} xvs_ports SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XVS_MAX_VTEPS);
+	__type(key, struct xvs_addr);
+	__type(value, __u32);
+} xvs_local_vteps SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XVS_MAX_VNIS);
+	__type(key, __u32); /* VNI */
+	__type(value, __u32); /* bridge domain */
+} xvs_vnis SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XVS_MAX_ATTACHMENTS);
+	__type(key, struct xvs_attach_key);
+	__type(value, __u32); /* bridge domain */
+} xvs_attachments SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xvs_config);
+} xvs_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_XSKMAP);
+	__uint(max_entries, XVS_MAX_QUEUES);
+	__type(key, __u32); /* rx_queue_index */
+	__type(value, __u32); /* AF_XDP socket fd */
+} xvs_xsks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XVS_CNT_MAX);
+	__type(key, __u32); /* enum xvs_counter */
+	__type(value, __u64);
+} xvs_counters SEC(".maps");
+
+static __always_inline void xvs_count(enum xvs_counter c)
+{
+	__u32 key = c;
+	__u64 *slot = bpf_map_lookup_elem(&xvs_counters, &key);
+
+	if (slot)
+		*slot += 1; /* per-CPU slot: no atomics needed */
+}
+
+/* Counts `c` and returns `action`: the one way a decision leaves a parser. */
+static __always_inline int xvs_verdict(enum xvs_counter c, int action)
+{
+	xvs_count(c);
+	return action;
+}
+
+/* A parse position; every read is bounds-checked against data_end first. */
+struct xvs_cursor {
+	void *pos;
+	void *end;
+};
+
+#endif /* XVS_LIB_COMMON_H */

@@ -1,0 +1,289 @@
+//! Typed setters and deleters for the classifier's config maps, the XSKMAP,
+//! counters, and the load-time check that every map's key and value size
+//! matches its Rust mirror.
+//!
+//! Every change takes effect for the next frame; there is no transaction
+//! across maps (configure the VNI or attachment before the port, and remove
+//! in the opposite order, so that no frame meets half a configuration).
+
+use std::mem::size_of;
+use std::net::IpAddr;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+use libbpf_rs::{MapCore, MapFlags, MapMut};
+
+use crate::abi::{AttachKey, ConfigValue, PortRole, PortValue, VtepAddr, VID_MAX, VNI_MAX};
+use crate::classifier::Classifier;
+use crate::counters::{Counter, Counters};
+use crate::error::{Error, Result};
+use crate::skel::OpenXvsXdpMaps;
+
+/// Checks each map's key and value size in the opened object against the
+/// Rust mirror it is accessed through.
+pub(crate) fn check_layout(maps: &OpenXvsXdpMaps<'_>) -> Result<()> {
+    let u32s = size_of::<u32>();
+    let table = [
+        (
+            "xvs_ports",
+            maps.xvs_ports.key_size(),
+            maps.xvs_ports.value_size(),
+            u32s,
+            size_of::<PortValue>(),
+        ),
+        (
+            "xvs_local_vteps",
+            maps.xvs_local_vteps.key_size(),
+            maps.xvs_local_vteps.value_size(),
+            size_of::<VtepAddr>(),
+            u32s,
+        ),
+        (
+            "xvs_vnis",
+            maps.xvs_vnis.key_size(),
+            maps.xvs_vnis.value_size(),
+            u32s,
+            u32s,
+        ),
+        (
+            "xvs_attachments",
+            maps.xvs_attachments.key_size(),
+            maps.xvs_attachments.value_size(),
+            size_of::<AttachKey>(),
+            u32s,
+        ),
+        (
+            "xvs_config",
+            maps.xvs_config.key_size(),
+            maps.xvs_config.value_size(),
+            u32s,
+            size_of::<ConfigValue>(),
+        ),
+        (
+            "xvs_xsks",
+            maps.xvs_xsks.key_size(),
+            maps.xvs_xsks.value_size(),
+            u32s,
+            u32s,
+        ),
+        (
+            "xvs_counters",
+            maps.xvs_counters.key_size(),
+            maps.xvs_counters.value_size(),
+            u32s,
+            size_of::<u64>(),
+        ),
+    ];
+    for (map, key, value, want_key, want_value) in table {
+        for (what, actual, expected) in [("key", key, want_key), ("value", value, want_value)] {
+            if actual as usize != expected {
+                return Err(Error::MapLayout {
+                    map,
+                    what,
+                    actual,
+                    expected: expected as u32,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn update(map: &MapMut<'_>, name: &'static str, key: &[u8], value: &[u8]) -> Result<()> {
+    map.update(key, value, MapFlags::ANY)
+        .map_err(|source| Error::Map {
+            map: name,
+            op: "update",
+            source,
+        })
+}
+
+/// Deletes `key`; deleting what is not there is not an error.
+fn delete(map: &MapMut<'_>, name: &'static str, key: &[u8]) -> Result<()> {
+    match map.delete(key) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == libbpf_rs::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(Error::Map {
+            map: name,
+            op: "delete",
+            source,
+        }),
+    }
+}
+
+fn check_vni(vni: u32) -> Result<()> {
+    if vni > VNI_MAX {
+        return Err(Error::InvalidArgument {
+            what: "VNI (0 … 16777215)",
+            value: vni.to_string(),
+        });
+    }
+    Ok(())
+}
+
+fn check_vid(vid: u16) -> Result<()> {
+    if vid > VID_MAX {
+        return Err(Error::InvalidArgument {
+            what: "VLAN ID (0 … 4095)",
+            value: vid.to_string(),
+        });
+    }
+    Ok(())
+}
+
+impl Classifier {
+    /// Makes interface `ifindex` an xvs port with `role`; `port_index` is
+    /// xvs's own number for it (metadata and attachments use it).
+    pub fn set_port(&self, ifindex: u32, role: PortRole, port_index: u32) -> Result<()> {
+        let value = PortValue {
+            role: role as u32,
+            port_index,
+        };
+        update(
+            &self.skel().maps.xvs_ports,
+            "xvs_ports",
+            &ifindex.to_ne_bytes(),
+            &value.to_bytes(),
+        )
+    }
+
+    /// Forgets interface `ifindex`: its frames go to the kernel again.
+    pub fn remove_port(&self, ifindex: u32) -> Result<()> {
+        delete(
+            &self.skel().maps.xvs_ports,
+            "xvs_ports",
+            &ifindex.to_ne_bytes(),
+        )
+    }
+
+    /// Adds one of this node's VTEP addresses (VXLAN is decapsulated only
+    /// when addressed to one of them).
+    pub fn add_local_vtep(&self, addr: IpAddr) -> Result<()> {
+        let key = VtepAddr::from_ip(addr);
+        update(
+            &self.skel().maps.xvs_local_vteps,
+            "xvs_local_vteps",
+            &key.addr,
+            &1u32.to_ne_bytes(),
+        )
+    }
+
+    /// Removes a local VTEP address.
+    pub fn remove_local_vtep(&self, addr: IpAddr) -> Result<()> {
+        let key = VtepAddr::from_ip(addr);
+        delete(
+            &self.skel().maps.xvs_local_vteps,
+            "xvs_local_vteps",
+            &key.addr,
+        )
+    }
+
+    /// Maps VXLAN network identifier `vni` to bridge domain `bd`.
+    pub fn set_vni(&self, vni: u32, bd: u32) -> Result<()> {
+        check_vni(vni)?;
+        update(
+            &self.skel().maps.xvs_vnis,
+            "xvs_vnis",
+            &vni.to_ne_bytes(),
+            &bd.to_ne_bytes(),
+        )
+    }
+
+    /// Unmaps `vni`: its frames are dropped and counted as unknown VNI.
+    pub fn remove_vni(&self, vni: u32) -> Result<()> {
+        check_vni(vni)?;
+        delete(&self.skel().maps.xvs_vnis, "xvs_vnis", &vni.to_ne_bytes())
+    }
+
+    /// Attaches (access port `port_index`, VLAN `vid`) to bridge domain
+    /// `bd`; `vid` 0 is the port's untagged (and priority-tagged) traffic.
+    pub fn set_attachment(&self, port_index: u32, vid: u16, bd: u32) -> Result<()> {
+        check_vid(vid)?;
+        let key = AttachKey {
+            port_index,
+            vid,
+            pad: 0,
+        };
+        update(
+            &self.skel().maps.xvs_attachments,
+            "xvs_attachments",
+            &key.to_bytes(),
+            &bd.to_ne_bytes(),
+        )
+    }
+
+    /// Removes an attachment: its frames are dropped and counted.
+    pub fn remove_attachment(&self, port_index: u32, vid: u16) -> Result<()> {
+        check_vid(vid)?;
+        let key = AttachKey {
+            port_index,
+            vid,
+            pad: 0,
+        };
+        delete(
+            &self.skel().maps.xvs_attachments,
+            "xvs_attachments",
+            &key.to_bytes(),
+        )
+    }
+
+    /// Sets the VXLAN UDP destination port (4789 after load).
+    pub fn set_vxlan_port(&self, port: u16) -> Result<()> {
+        if port == 0 {
+            return Err(Error::InvalidArgument {
+                what: "VXLAN UDP port",
+                value: "0".into(),
+            });
+        }
+        let value = ConfigValue {
+            vxlan_port: port,
+            pad0: 0,
+            pad1: 0,
+        };
+        update(
+            &self.skel().maps.xvs_config,
+            "xvs_config",
+            &0u32.to_ne_bytes(),
+            &value.to_bytes(),
+        )
+    }
+
+    /// Registers the AF_XDP socket `xsk` for RX queue `queue`: switched
+    /// frames received on that queue (of any attached interface) go to it.
+    /// The kernel keeps its own reference to the socket.
+    pub fn set_xsk(&self, queue: u32, xsk: BorrowedFd<'_>) -> Result<()> {
+        let fd = xsk.as_raw_fd() as u32;
+        update(
+            &self.skel().maps.xvs_xsks,
+            "xvs_xsks",
+            &queue.to_ne_bytes(),
+            &fd.to_ne_bytes(),
+        )
+    }
+
+    /// Unregisters the socket of RX queue `queue`; its frames are then
+    /// dropped and counted as `redirect_failed`.
+    pub fn remove_xsk(&self, queue: u32) -> Result<()> {
+        delete(&self.skel().maps.xvs_xsks, "xvs_xsks", &queue.to_ne_bytes())
+    }
+
+    /// Reads every counter, summed over CPUs.
+    pub fn counters(&self) -> Result<Counters> {
+        let map = &self.skel().maps.xvs_counters;
+        let mut values = [0u64; Counter::COUNT];
+        for (i, v) in values.iter_mut().enumerate() {
+            let per_cpu = map
+                .lookup_percpu(&(i as u32).to_ne_bytes(), MapFlags::ANY)
+                .map_err(|source| Error::Map {
+                    map: "xvs_counters",
+                    op: "lookup",
+                    source,
+                })?
+                .unwrap_or_default();
+            *v = per_cpu
+                .iter()
+                .filter_map(|b| b.get(..8)?.try_into().ok().map(u64::from_ne_bytes))
+                .sum();
+        }
+        Ok(Counters::from_values(values))
+    }
+}
