@@ -1,0 +1,474 @@
+//! [`XskIo`]: one worker's AF_XDP I/O — one UMEM, one socket per port.
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::time::Duration;
+
+use super::frame::{Frame, FreeFrames};
+use super::socket::{RingSizes, UmemSource, XskSocket};
+use super::sys;
+use super::umem::Area;
+use super::{BindMode, BoundMode, FrameIo, PortId, XskConfig, XskError};
+
+/// Kicks per port and flush while a copy-mode TX ring still holds frames
+/// (the kernel sends at most 32 frames per `sendto` in copy mode).
+const COPY_MODE_KICKS: u32 = 8;
+
+/// Userspace counters of one port.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PortStats {
+    /// Frames received.
+    pub rx_frames: u64,
+    /// RX descriptors the kernel gave that did not describe a chunk
+    /// (never expected; the chunk is recycled when it can be identified).
+    pub rx_invalid: u64,
+    /// Frames queued for TX.
+    pub tx_frames: u64,
+    /// Frames the kernel reported transmitted (completion ring).
+    pub tx_completed: u64,
+    /// `send` calls refused because the TX ring was full.
+    pub tx_ring_full: u64,
+    /// TX wakeup syscalls (`sendto`).
+    pub tx_kicks: u64,
+    /// TX wakeups that failed with a non-transient error.
+    pub tx_kick_errors: u64,
+    /// Fill-ring wakeup syscalls (`recvfrom`).
+    pub fill_kicks: u64,
+}
+
+/// The kernel's counters of one socket (`XDP_STATISTICS`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KernelStats {
+    /// Frames dropped for reasons other than an empty fill ring / full RX ring
+    /// (e.g. too big for the frame).
+    pub rx_dropped: u64,
+    /// Invalid descriptors on the fill ring.
+    pub rx_invalid_descs: u64,
+    /// Invalid descriptors on the TX ring.
+    pub tx_invalid_descs: u64,
+    /// Frames dropped because the RX ring was full.
+    pub rx_ring_full: u64,
+    /// Times the fill ring was found empty.
+    pub rx_fill_ring_empty_descs: u64,
+    /// Times the TX ring was found empty on a wakeup.
+    pub tx_ring_empty_descs: u64,
+}
+
+#[derive(Debug)]
+struct Port {
+    sock: XskSocket,
+    /// Frames posted to the fill ring and not yet back through RX.
+    in_fill: u32,
+    /// Frames on the TX ring and not yet back through completion.
+    in_tx: u32,
+    stats: PortStats,
+}
+
+/// One worker's AF_XDP I/O: a UMEM and one socket per opened port, all
+/// sharing it. See the [module documentation](super).
+///
+/// ```no_run
+/// use xvs_dataplane::xsk::{FrameIo, XskConfig, XskIo};
+/// let mut io = XskIo::new(XskConfig::default())?;
+/// let uplink = io.open_port("eth1", 0)?;
+/// let vm = io.open_port("tap-vm1", 0)?;
+/// // (the XDP program's XSKMAP gets io.port_fd(uplink) for queue 0, …)
+/// let mut batch = Vec::with_capacity(64);
+/// loop {
+///     io.poll(std::time::Duration::from_millis(100))?;
+///     io.recv(uplink, &mut batch, 64);
+///     for f in batch.drain(..) {
+///         let _meta = io.meta(&f, 8); // the XDP program's metadata
+///         if let Err(f) = io.send(vm, f) {
+///             io.free(f);
+///         }
+///     }
+///     io.flush();
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct XskIo {
+    // Sockets before the area: they drop (and unregister the UMEM) first.
+    ports: Vec<Port>,
+    free: FreeFrames,
+    area: Area,
+    cfg: XskConfig,
+    names: Vec<(String, u32)>,
+    poll_ready: Vec<bool>,
+}
+
+impl XskIo {
+    /// Validates `cfg` and maps the UMEM area. No socket exists yet: the
+    /// first [`open_port`](Self::open_port) registers the UMEM.
+    pub fn new(cfg: XskConfig) -> Result<Self, XskError> {
+        cfg.validate()?;
+        let area = Area::new(cfg.frame_size, cfg.frame_count).map_err(|source| XskError::Umem {
+            bytes: cfg.frame_size as usize * cfg.frame_count as usize,
+            source,
+        })?;
+        Ok(XskIo {
+            ports: Vec::new(),
+            free: FreeFrames::full(cfg.frame_count),
+            area,
+            cfg,
+            names: Vec::new(),
+            poll_ready: Vec::new(),
+        })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &XskConfig {
+        &self.cfg
+    }
+
+    /// Opens an AF_XDP socket on queue `queue` of interface `ifname` (looked
+    /// up in the calling thread's network namespace), sharing this UMEM, and
+    /// posts `fill_target` frames to its fill ring.
+    ///
+    /// The first port decides the bind mode for all (kernel rule for shared
+    /// UMEMs): with [`BindMode::Auto`] it tries zero-copy, then copy. Later
+    /// ports inherit it; a later port whose driver cannot do the first
+    /// port's zero-copy fails with [`XskError::Bind`].
+    pub fn open_port(&mut self, ifname: &str, queue: u32) -> Result<PortId, XskError> {
+        let ifindex =
+            sys::ifindex(ifname).ok_or_else(|| XskError::NoSuchInterface(ifname.to_owned()))?;
+        let id = u16::try_from(self.ports.len()).map_err(|_| XskError::TooManyPorts)?;
+        let sizes = RingSizes {
+            fill: self.cfg.fill_size,
+            comp: self.cfg.comp_size,
+            rx: self.cfg.rx_size,
+            tx: self.cfg.tx_size,
+        };
+        let err = |mode: BindMode, (step, source): (&'static str, io::Error)| {
+            if step == "bind" {
+                XskError::Bind {
+                    ifname: ifname.to_owned(),
+                    queue,
+                    mode,
+                    source,
+                }
+            } else {
+                XskError::Setup {
+                    ifname: ifname.to_owned(),
+                    queue,
+                    step,
+                    source,
+                }
+            }
+        };
+        let sock = if let Some(first) = self.ports.first() {
+            let shared = UmemSource::Share(first.sock.borrow_fd());
+            XskSocket::open(ifindex, queue, shared, sizes, 0).map_err(|e| err(self.cfg.bind, e))?
+        } else {
+            let wake = if self.cfg.need_wakeup {
+                libc::XDP_USE_NEED_WAKEUP
+            } else {
+                0
+            };
+            let reg = || UmemSource::Register {
+                area: &self.area,
+                headroom: self.cfg.headroom,
+            };
+            let open = |mode: u16| XskSocket::open(ifindex, queue, reg(), sizes, mode | wake);
+            match self.cfg.bind {
+                BindMode::Copy => open(libc::XDP_COPY).map_err(|e| err(BindMode::Copy, e))?,
+                BindMode::ZeroCopy => {
+                    open(libc::XDP_ZEROCOPY).map_err(|e| err(BindMode::ZeroCopy, e))?
+                }
+                BindMode::Auto => match open(libc::XDP_ZEROCOPY) {
+                    Ok(s) => s,
+                    Err(("bind", _)) => open(libc::XDP_COPY).map_err(|e| err(BindMode::Copy, e))?,
+                    Err(e) => return Err(err(BindMode::ZeroCopy, e)),
+                },
+            }
+        };
+        self.ports.push(Port {
+            sock,
+            in_fill: 0,
+            in_tx: 0,
+            stats: PortStats::default(),
+        });
+        self.names.push((ifname.to_owned(), queue));
+        self.refill(usize::from(id));
+        Ok(PortId::new(id))
+    }
+
+    /// The mode the kernel bound the UMEM's sockets in (`None` before the
+    /// first port is open).
+    pub fn bound_mode(&self) -> Option<BoundMode> {
+        self.ports.first().map(|p| mode_of(&p.sock))
+    }
+
+    /// The mode of one port's socket.
+    pub fn port_mode(&self, port: PortId) -> Option<BoundMode> {
+        self.ports.get(port.index()).map(|p| mode_of(&p.sock))
+    }
+
+    /// The socket descriptor of a port, for the XDP program's XSKMAP (key:
+    /// the port's queue id).
+    pub fn port_fd(&self, port: PortId) -> Option<BorrowedFd<'_>> {
+        self.ports.get(port.index()).map(|p| p.sock.borrow_fd())
+    }
+
+    /// Interface name and queue of a port.
+    pub fn port_name(&self, port: PortId) -> Option<(&str, u32)> {
+        self.names.get(port.index()).map(|(n, q)| (n.as_str(), *q))
+    }
+
+    /// Userspace counters of a port.
+    pub fn stats(&self, port: PortId) -> Option<PortStats> {
+        self.ports.get(port.index()).map(|p| p.stats)
+    }
+
+    /// The kernel's counters of a port's socket.
+    pub fn kernel_stats(&self, port: PortId) -> Option<io::Result<KernelStats>> {
+        let p = self.ports.get(port.index())?;
+        Some(sys::statistics(&p.sock.fd).map(|s| KernelStats {
+            rx_dropped: s.rx_dropped,
+            rx_invalid_descs: s.rx_invalid_descs,
+            tx_invalid_descs: s.tx_invalid_descs,
+            rx_ring_full: s.rx_ring_full,
+            rx_fill_ring_empty_descs: s.rx_fill_ring_empty_descs,
+            tx_ring_empty_descs: s.tx_ring_empty_descs,
+        }))
+    }
+
+    /// Frames in the UMEM.
+    pub fn frames_total(&self) -> usize {
+        self.free.total() as usize
+    }
+
+    /// Frames in the free stack.
+    pub fn frames_free(&self) -> usize {
+        self.free.len()
+    }
+
+    /// Frames posted to fill rings (owned by the kernel until received).
+    pub fn frames_in_fill(&self) -> usize {
+        self.ports.iter().map(|p| p.in_fill as usize).sum()
+    }
+
+    /// Frames on TX rings not yet completed.
+    pub fn frames_in_tx(&self) -> usize {
+        self.ports.iter().map(|p| p.in_tx as usize).sum()
+    }
+
+    /// Waits up to `timeout` until some port has RX descriptors (`poll`).
+    /// Returns whether one has.
+    pub fn poll(&mut self, timeout: Duration) -> io::Result<bool> {
+        let fds: Vec<RawFd> = self.ports.iter().map(|p| p.sock.fd.as_raw_fd()).collect();
+        let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+        sys::poll_in(&fds, ms, &mut self.poll_ready)?;
+        Ok(self.poll_ready.iter().any(|&r| r))
+    }
+
+    /// Tops up a port's fill ring to `fill_target` frames from the free
+    /// stack, publishes them with one store, and wakes the kernel if the
+    /// ring asks for it. Returns the number of frames posted.
+    pub fn refill_port(&mut self, port: PortId) -> u32 {
+        if port.index() < self.ports.len() {
+            self.refill(port.index())
+        } else {
+            0
+        }
+    }
+
+    fn refill(&mut self, i: usize) -> u32 {
+        let p = &mut self.ports[i];
+        let want = self.cfg.fill_target.saturating_sub(p.in_fill);
+        let mut posted = 0;
+        while posted < want {
+            let Some(idx) = self.free.pop() else { break };
+            if !p.sock.fill.push(self.area.chunk_addr(idx)) {
+                self.free.push(idx);
+                break;
+            }
+            posted += 1;
+        }
+        if posted > 0 {
+            p.sock.fill.publish();
+            p.in_fill += posted;
+        }
+        if self.cfg.need_wakeup && p.sock.fill.needs_wakeup() {
+            sys::kick_rx(&p.sock.fd);
+            p.stats.fill_kicks += 1;
+        }
+        posted
+    }
+
+    /// Publishes a port's TX descriptors and wakes the kernel if needed.
+    fn kick_tx(&mut self, i: usize) {
+        let need_wakeup = self.cfg.need_wakeup;
+        let p = &mut self.ports[i];
+        if p.sock.tx.unpublished() > 0 {
+            p.sock.tx.publish();
+        }
+        if p.sock.zerocopy {
+            if p.sock.tx.pending() > 0 && (!need_wakeup || p.sock.tx.needs_wakeup()) {
+                p.stats.tx_kicks += 1;
+                if sys::kick_tx(&p.sock.fd).is_err() {
+                    p.stats.tx_kick_errors += 1;
+                }
+            }
+            return;
+        }
+        // Copy mode: the kernel transmits only inside sendto, a bounded
+        // number of frames per call; kick while that makes progress.
+        let mut pending = p.sock.tx.pending();
+        for _ in 0..COPY_MODE_KICKS {
+            if pending == 0 {
+                break;
+            }
+            p.stats.tx_kicks += 1;
+            if sys::kick_tx(&p.sock.fd).is_err() {
+                p.stats.tx_kick_errors += 1;
+                break;
+            }
+            let now = p.sock.tx.pending();
+            if now >= pending {
+                break;
+            }
+            pending = now;
+        }
+    }
+
+    /// Moves a port's completed TX frames to the free stack.
+    fn reap(&mut self, i: usize) -> u32 {
+        let p = &mut self.ports[i];
+        let mut n = 0;
+        while let Some(addr) = p.sock.comp.pop() {
+            if let Some(idx) = self.area.idx_of(addr) {
+                self.free.push(idx);
+            }
+            n += 1;
+        }
+        if n > 0 {
+            p.sock.comp.release();
+            p.in_tx = p.in_tx.saturating_sub(n);
+            p.stats.tx_completed += u64::from(n);
+        }
+        n
+    }
+}
+
+fn mode_of(s: &XskSocket) -> BoundMode {
+    if s.zerocopy {
+        BoundMode::ZeroCopy
+    } else {
+        BoundMode::Copy
+    }
+}
+
+impl FrameIo for XskIo {
+    fn port_count(&self) -> usize {
+        self.ports.len()
+    }
+
+    fn recv(&mut self, port: PortId, out: &mut Vec<Frame>, max: usize) -> usize {
+        let i = port.index();
+        let Some(p) = self.ports.get_mut(i) else {
+            return 0;
+        };
+        let (mut popped, mut got) = (0u32, 0usize);
+        while got < max {
+            let Some(d) = p.sock.rx.pop() else { break };
+            popped += 1;
+            match self.area.frame_at(d.addr, d.len) {
+                Some(f) => {
+                    out.push(f);
+                    got += 1;
+                }
+                None => {
+                    p.stats.rx_invalid += 1;
+                    if let Some(idx) = self.area.idx_of(d.addr) {
+                        self.free.push(idx);
+                    }
+                }
+            }
+        }
+        if popped > 0 {
+            // One release store for the whole batch.
+            p.sock.rx.release();
+            p.in_fill = p.in_fill.saturating_sub(popped);
+            p.stats.rx_frames += got as u64;
+        }
+        self.refill(i);
+        got
+    }
+
+    fn send(&mut self, port: PortId, frame: Frame) -> Result<(), Frame> {
+        assert_eq!(frame.pool(), self.area.pool(), "frame of another XskIo");
+        let i = port.index();
+        if i >= self.ports.len() {
+            return Err(frame);
+        }
+        let desc = libc::xdp_desc {
+            addr: self.area.data_addr(&frame),
+            len: frame.len() as u32,
+            options: 0,
+        };
+        if !self.ports[i].sock.tx.push(desc) {
+            // Ring full: let the kernel drain it, then try once more.
+            self.kick_tx(i);
+            self.reap(i);
+            if !self.ports[i].sock.tx.push(desc) {
+                self.ports[i].stats.tx_ring_full += 1;
+                return Err(frame);
+            }
+        }
+        let p = &mut self.ports[i];
+        p.in_tx += 1;
+        p.stats.tx_frames += 1;
+        // The chunk now belongs to the kernel until it comes back through
+        // the completion ring; the handle ends here.
+        drop(frame);
+        Ok(())
+    }
+
+    fn flush(&mut self) {
+        for i in 0..self.ports.len() {
+            self.kick_tx(i);
+            self.reap(i);
+        }
+        for i in 0..self.ports.len() {
+            self.refill(i);
+        }
+    }
+
+    fn alloc(&mut self) -> Option<Frame> {
+        let idx = self.free.pop()?;
+        self.area.frame(idx, self.cfg.data_offset(), 0)
+    }
+
+    fn free(&mut self, frame: Frame) {
+        assert_eq!(frame.pool(), self.area.pool(), "frame of another XskIo");
+        self.free.push(frame.idx());
+    }
+
+    fn data(&self, frame: &Frame) -> &[u8] {
+        self.area
+            .bytes(frame, frame.offset(), frame.offset() + frame.len())
+    }
+
+    fn data_mut(&mut self, frame: &Frame) -> &mut [u8] {
+        self.area
+            .bytes_mut(frame, frame.offset(), frame.offset() + frame.len())
+    }
+
+    fn meta(&self, frame: &Frame, len: usize) -> Option<&[u8]> {
+        let start = frame.offset().checked_sub(len)?;
+        Some(self.area.bytes(frame, start, frame.offset()))
+    }
+
+    fn clone_frame(&mut self, frame: &Frame) -> Option<Frame> {
+        let idx = self.free.pop()?;
+        let Some(copy) = self.area.frame(idx, frame.offset(), frame.len()) else {
+            self.free.push(idx);
+            return None;
+        };
+        self.area
+            .copy_range(frame, &copy, frame.offset(), frame.offset() + frame.len());
+        Some(copy)
+    }
+}

@@ -1,0 +1,246 @@
+//! [`MemIo`]: the [`FrameIo`] seam in memory, for tests and benches of the
+//! pure engine. Frames are injected per port and transmissions are recorded
+//! per port; the frame area, free stack and accessors are the same code as
+//! [`XskIo`](super::XskIo)'s.
+
+use std::collections::VecDeque;
+
+use super::frame::{Frame, FrameIdx, FreeFrames};
+use super::umem::Area;
+use super::{FrameIo, PortId, XskConfig, XskError};
+
+/// One transmitted frame as recorded by [`MemIo`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    /// The chunk it was sent from (to check that forwarding did not copy).
+    pub idx: FrameIdx,
+    /// The bytes sent.
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Debug, Default)]
+struct MemPort {
+    rx: VecDeque<Frame>,
+    tx: Vec<Sent>,
+}
+
+/// In-memory [`FrameIo`]: `inject` frames, run the engine, `take_sent`.
+///
+/// Sent frames go back to the free stack at the next [`FrameIo::flush`], as
+/// completions do on AF_XDP.
+#[derive(Debug)]
+pub struct MemIo {
+    ports: Vec<MemPort>,
+    in_flight: Vec<FrameIdx>,
+    free: FreeFrames,
+    area: Area,
+    data_offset: usize,
+}
+
+impl MemIo {
+    /// An instance with `ports` ports over a frame area shaped by `cfg`
+    /// (only `frame_size`, `frame_count` and `headroom` matter).
+    pub fn new(ports: usize, cfg: &XskConfig) -> Result<Self, XskError> {
+        cfg.validate()?;
+        let area = Area::new(cfg.frame_size, cfg.frame_count).map_err(|source| XskError::Umem {
+            bytes: cfg.frame_size as usize * cfg.frame_count as usize,
+            source,
+        })?;
+        Ok(MemIo {
+            ports: (0..ports).map(|_| MemPort::default()).collect(),
+            in_flight: Vec::new(),
+            free: FreeFrames::full(cfg.frame_count),
+            area,
+            data_offset: cfg.data_offset(),
+        })
+    }
+
+    /// Queues a received frame on `port`: `meta` is placed right before
+    /// `data`, as the XDP program's metadata is. Returns false when no frame
+    /// is free, the port does not exist or it does not fit.
+    pub fn inject(&mut self, port: PortId, meta: &[u8], data: &[u8]) -> bool {
+        if port.index() >= self.ports.len() || meta.len() > self.data_offset {
+            return false;
+        }
+        let Some(mut f) = self.alloc() else {
+            return false;
+        };
+        if !f.set_len(data.len()) {
+            self.free(f);
+            return false;
+        }
+        self.area
+            .bytes_mut(&f, f.offset() - meta.len(), f.offset())
+            .copy_from_slice(meta);
+        self.data_mut(&f).copy_from_slice(data);
+        f.set_len(data.len());
+        self.ports[port.index()].rx.push_back(f);
+        true
+    }
+
+    /// Takes the frames sent on `port` so far.
+    pub fn take_sent(&mut self, port: PortId) -> Vec<Sent> {
+        self.ports
+            .get_mut(port.index())
+            .map(|p| std::mem::take(&mut p.tx))
+            .unwrap_or_default()
+    }
+
+    /// Frames in the free stack.
+    pub fn frames_free(&self) -> usize {
+        self.free.len()
+    }
+
+    /// Frames in the area.
+    pub fn frames_total(&self) -> usize {
+        self.free.total() as usize
+    }
+}
+
+impl FrameIo for MemIo {
+    fn port_count(&self) -> usize {
+        self.ports.len()
+    }
+
+    fn recv(&mut self, port: PortId, out: &mut Vec<Frame>, max: usize) -> usize {
+        let Some(p) = self.ports.get_mut(port.index()) else {
+            return 0;
+        };
+        let n = max.min(p.rx.len());
+        out.extend(p.rx.drain(..n));
+        n
+    }
+
+    fn send(&mut self, port: PortId, frame: Frame) -> Result<(), Frame> {
+        if port.index() >= self.ports.len() {
+            return Err(frame);
+        }
+        let bytes = self.data(&frame).to_vec();
+        self.ports[port.index()].tx.push(Sent {
+            idx: frame.idx(),
+            bytes,
+        });
+        self.in_flight.push(frame.idx());
+        Ok(())
+    }
+
+    fn flush(&mut self) {
+        for idx in self.in_flight.drain(..) {
+            self.free.push(idx);
+        }
+    }
+
+    fn alloc(&mut self) -> Option<Frame> {
+        let idx = self.free.pop()?;
+        self.area.frame(idx, self.data_offset, 0)
+    }
+
+    fn free(&mut self, frame: Frame) {
+        assert_eq!(frame.pool(), self.area.pool(), "frame of another MemIo");
+        self.free.push(frame.idx());
+    }
+
+    fn data(&self, frame: &Frame) -> &[u8] {
+        self.area
+            .bytes(frame, frame.offset(), frame.offset() + frame.len())
+    }
+
+    fn data_mut(&mut self, frame: &Frame) -> &mut [u8] {
+        self.area
+            .bytes_mut(frame, frame.offset(), frame.offset() + frame.len())
+    }
+
+    fn meta(&self, frame: &Frame, len: usize) -> Option<&[u8]> {
+        let start = frame.offset().checked_sub(len)?;
+        Some(self.area.bytes(frame, start, frame.offset()))
+    }
+
+    fn clone_frame(&mut self, frame: &Frame) -> Option<Frame> {
+        let idx = self.free.pop()?;
+        let Some(copy) = self.area.frame(idx, frame.offset(), frame.len()) else {
+            self.free.push(idx);
+            return None;
+        };
+        self.area
+            .copy_range(frame, &copy, frame.offset(), frame.offset() + frame.len());
+        Some(copy)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn io() -> MemIo {
+        let cfg = XskConfig {
+            frame_count: 8,
+            ..XskConfig::default()
+        };
+        MemIo::new(2, &cfg).unwrap()
+    }
+
+    #[test]
+    fn inject_recv_forward_without_copy() {
+        let mut io = io();
+        assert!(io.inject(PortId::new(0), &[1, 2, 3, 4], b"hello frame"));
+        let mut v = Vec::new();
+        assert_eq!(io.recv(PortId::new(0), &mut v, 64), 1);
+        let f = v.pop().unwrap();
+        assert_eq!(io.meta(&f, 4), Some(&[1u8, 2, 3, 4][..]));
+        assert_eq!(io.data(&f), b"hello frame");
+        let idx = f.idx();
+        let free_before = io.frames_free();
+        io.send(PortId::new(1), f).unwrap();
+        assert_eq!(
+            io.frames_free(),
+            free_before,
+            "forwarding allocated a frame"
+        );
+        let sent = io.take_sent(PortId::new(1));
+        assert_eq!(
+            sent,
+            vec![Sent {
+                idx,
+                bytes: b"hello frame".to_vec()
+            }]
+        );
+        io.flush();
+        assert_eq!(io.frames_free(), io.frames_total());
+    }
+
+    #[test]
+    fn push_head_clone_and_exhaustion() {
+        let mut io = io();
+        let mut f = io.alloc().unwrap();
+        assert!(f.set_len(4));
+        io.data_mut(&f).copy_from_slice(b"data");
+        assert!(f.push_head(70));
+        io.data_mut(&f)[..70].fill(0xaa);
+        let c = io.clone_frame(&f).unwrap();
+        assert_ne!(c.idx(), f.idx());
+        assert_eq!(io.data(&c), io.data(&f));
+        let mut held = vec![f, c];
+        while let Some(f) = io.alloc() {
+            held.push(f);
+        }
+        assert_eq!(held.len(), 8);
+        assert!(!io.inject(PortId::new(0), &[], b"x"));
+        assert!(io.clone_frame(&held[0]).is_none());
+        for f in held {
+            io.free(f);
+        }
+        assert_eq!(io.frames_free(), 8);
+        let f = io.alloc().unwrap();
+        let f = io.send(PortId::new(9), f).unwrap_err();
+        io.free(f);
+    }
+
+    #[test]
+    #[should_panic(expected = "does not belong")]
+    fn frame_of_another_instance_panics() {
+        let mut a = io();
+        let b = io();
+        let f = a.alloc().unwrap();
+        let _ = b.data(&f);
+    }
+}

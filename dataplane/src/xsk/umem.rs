@@ -1,0 +1,187 @@
+//! The frame area: one anonymous, page-aligned mapping cut into equal chunks.
+//!
+//! The same area type backs the AF_XDP UMEM (registered with the kernel by
+//! the first socket) and the in-memory [`MemIo`](super::MemIo), so both
+//! share one bounds-checked accessor path. This file and `ring.rs`/`sys.rs`
+//! are the only places in `xsk` with `unsafe`.
+//!
+//! Aliasing contract: the kernel reads and writes only chunks that userspace
+//! has handed to it (fill and TX rings) and not yet got back (RX and
+//! completion rings). Userspace touches a chunk only through a [`Frame`],
+//! which exists exactly while userspace owns the chunk, and only through the
+//! area whose pool id the frame carries. So a `&[u8]`/`&mut [u8]` made here
+//! never overlaps bytes the kernel may write.
+
+use std::io;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use super::frame::{Frame, FrameIdx};
+
+/// Source of unique pool ids, so a frame is never used with another area.
+static NEXT_POOL: AtomicU32 = AtomicU32::new(1);
+
+/// An anonymous mapping of `count` chunks of `frame_size` bytes.
+#[derive(Debug)]
+pub(crate) struct Area {
+    ptr: NonNull<u8>,
+    len: usize,
+    frame_size: u32,
+    count: u32,
+    pool: u32,
+}
+
+// SAFETY: `Area` owns its mapping exclusively (nothing else holds the
+// pointer); moving it to another thread moves that ownership. Access goes
+// through `&self`/`&mut self` under the aliasing contract above.
+unsafe impl Send for Area {}
+
+impl Area {
+    /// Maps `count * frame_size` bytes, zeroed and pre-faulted.
+    /// The caller has validated that the product fits in `usize`.
+    pub(crate) fn new(frame_size: u32, count: u32) -> io::Result<Self> {
+        let len = frame_size as usize * count as usize;
+        // SAFETY: an anonymous private mapping with a null hint creates fresh
+        // memory and has no preconditions; the result is checked below.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let ptr = NonNull::new(p.cast::<u8>()).ok_or_else(|| io::Error::other("mmap gave NULL"))?;
+        Ok(Area {
+            ptr,
+            len,
+            frame_size,
+            count,
+            pool: NEXT_POOL.fetch_add(1, Ordering::Relaxed),
+        })
+    }
+
+    /// Start address (for `XDP_UMEM_REG`).
+    pub(crate) fn base_addr(&self) -> u64 {
+        self.ptr.as_ptr() as u64
+    }
+
+    /// Length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn frame_size(&self) -> u32 {
+        self.frame_size
+    }
+
+    pub(crate) fn pool(&self) -> u32 {
+        self.pool
+    }
+
+    /// UMEM address (offset in the area) of a chunk's first byte.
+    pub(crate) fn chunk_addr(&self, idx: FrameIdx) -> u64 {
+        u64::from(idx.get()) * u64::from(self.frame_size)
+    }
+
+    /// UMEM address of a frame's first data byte (for a TX descriptor).
+    pub(crate) fn data_addr(&self, f: &Frame) -> u64 {
+        self.chunk_addr(f.idx()) + f.offset() as u64
+    }
+
+    /// The chunk holding UMEM address `addr`, if in range.
+    pub(crate) fn idx_of(&self, addr: u64) -> Option<FrameIdx> {
+        let i = addr / u64::from(self.frame_size);
+        u32::try_from(i)
+            .ok()
+            .filter(|&i| i < self.count)
+            .map(FrameIdx::new)
+    }
+
+    /// A frame for a chunk userspace owns, data window `[offset, offset+len)`.
+    pub(crate) fn frame(&self, idx: FrameIdx, offset: usize, len: usize) -> Option<Frame> {
+        let size = u16::try_from(self.frame_size).ok()?;
+        let o = u16::try_from(offset).ok()?;
+        let l = u16::try_from(len).ok()?;
+        (idx.get() < self.count && offset + len <= usize::from(size))
+            .then(|| Frame::new(idx, self.pool, o, l, size))
+    }
+
+    /// A frame for the RX/TX descriptor `(addr, len)` (aligned chunk mode:
+    /// the chunk is `addr / frame_size`, the offset is the remainder).
+    pub(crate) fn frame_at(&self, addr: u64, len: u32) -> Option<Frame> {
+        let idx = self.idx_of(addr)?;
+        let offset = (addr - self.chunk_addr(idx)) as usize;
+        self.frame(idx, offset, len as usize)
+    }
+
+    /// Checks that `f` belongs here and returns the byte range of `[from, to)`
+    /// within the chunk as an absolute range in the area.
+    fn range(&self, f: &Frame, from: usize, to: usize) -> (usize, usize) {
+        assert_eq!(
+            f.pool(),
+            self.pool,
+            "frame {} used with a frame area it does not belong to",
+            f.idx().get()
+        );
+        let base = self.chunk_addr(f.idx()) as usize;
+        let (start, end) = (base + from, base + to);
+        // Frames are only built by `frame()`, which checks the bounds; keep
+        // the check anyway: it is what makes the slices below sound.
+        assert!(from <= to && to <= self.frame_size as usize && end <= self.len);
+        (start, end)
+    }
+
+    /// Bytes `[from, to)` of the frame's chunk.
+    pub(crate) fn bytes(&self, f: &Frame, from: usize, to: usize) -> &[u8] {
+        let (start, end) = self.range(f, from, to);
+        // SAFETY: `start..end` lies inside the mapping (checked by `range`);
+        // the frame proves userspace owns this chunk, so the kernel does not
+        // write it, and `&self` rules out a live `&mut` from `bytes_mut`.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(start), end - start) }
+    }
+
+    /// Mutable bytes `[from, to)` of the frame's chunk.
+    pub(crate) fn bytes_mut(&mut self, f: &Frame, from: usize, to: usize) -> &mut [u8] {
+        let (start, end) = self.range(f, from, to);
+        // SAFETY: as in `bytes`; `&mut self` makes this the only live slice
+        // into the area.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr().add(start), end - start) }
+    }
+
+    /// Copies bytes `[from, to)` of the chunk of `src` to the same place in
+    /// the chunk of `dst`.
+    pub(crate) fn copy_range(&mut self, src: &Frame, dst: &Frame, from: usize, to: usize) {
+        let (s, e) = self.range(src, from, to);
+        let (d, _) = self.range(dst, from, to);
+        if s == d {
+            return;
+        }
+        // SAFETY: both ranges lie inside the mapping (checked by `range`) and
+        // in distinct chunks, hence disjoint; both chunks are owned by
+        // userspace (each has a frame); `&mut self` excludes any other live
+        // slice into the area.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                self.ptr.as_ptr().add(s),
+                self.ptr.as_ptr().add(d),
+                e - s,
+            );
+        }
+    }
+}
+
+impl Drop for Area {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` are exactly the mapping made in `new`, and no
+        // slice into it outlives `self`. Sockets that registered it are
+        // dropped before the area (field order in `XskIo`); the kernel pins
+        // its own page references in any case.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+    }
+}
