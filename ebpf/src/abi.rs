@@ -13,7 +13,7 @@
 use std::mem::{offset_of, size_of};
 use std::net::{IpAddr, Ipv6Addr};
 
-use crate::skel::types as c;
+use crate::skel::types as ctypes;
 
 /// Default VXLAN UDP destination port (IANA, RFC 7348).
 pub const VXLAN_PORT_DEFAULT: u16 = 4789;
@@ -208,20 +208,20 @@ macro_rules! same_layout {
     };
 }
 
-same_layout!(PortValue, c::xvs_port, 8, { role = role @ 0, port_index = port_index @ 4 });
-same_layout!(VtepAddr, c::xvs_addr, 16, { addr = addr @ 0 });
-same_layout!(AttachKey, c::xvs_attach_key, 8, {
+same_layout!(PortValue, ctypes::xvs_port, 8, { role = role @ 0, port_index = port_index @ 4 });
+same_layout!(VtepAddr, ctypes::xvs_addr, 16, { addr = addr @ 0 });
+same_layout!(AttachKey, ctypes::xvs_attach_key, 8, {
     port_index = port_index @ 0, vid = vid @ 4, pad = _pad @ 6,
 });
-same_layout!(ConfigValue, c::xvs_config, 8, {
+same_layout!(ConfigValue, ctypes::xvs_config, 8, {
     vxlan_port = vxlan_port @ 0, pad0 = _pad0 @ 2, pad1 = _pad1 @ 4,
 });
-same_layout!(Meta, c::xvs_meta, 32, {
+same_layout!(Meta, ctypes::xvs_meta, 32, {
     bd = bd @ 0, port_index = port_index @ 4, src_vtep = src_vtep @ 8,
     vni = vni @ 24, vid = vid @ 28, flags = flags @ 30,
 });
-const _: () = assert!(PortRole::Uplink as u32 == c::xvs_port_role::XVS_ROLE_UPLINK.0);
-const _: () = assert!(PortRole::Access as u32 == c::xvs_port_role::XVS_ROLE_ACCESS.0);
+const _: () = assert!(PortRole::Uplink as u32 == ctypes::xvs_port_role::XVS_ROLE_UPLINK.0);
+const _: () = assert!(PortRole::Access as u32 == ctypes::xvs_port_role::XVS_ROLE_ACCESS.0);
 
 #[cfg(test)]
 mod tests {

@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use crate::skel::types::xvs_counter as c;
+use crate::skel::types::xvs_counter as XvsCounter;
 
 macro_rules! counters {
     ($( $(#[$doc:meta])* $variant:ident = $c_name:ident, $name:literal; )*) => {
@@ -17,7 +17,7 @@ macro_rules! counters {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         #[repr(u32)]
         pub enum Counter {
-            $( $(#[$doc])* $variant = c::$c_name.0, )*
+            $( $(#[$doc])* $variant = XvsCounter::$c_name.0, )*
         }
 
         impl Counter {
@@ -89,7 +89,7 @@ counters! {
 
 impl Counter {
     /// Number of counters (`XVS_CNT_MAX`).
-    pub const COUNT: usize = c::XVS_CNT_MAX.0 as usize;
+    pub const COUNT: usize = XvsCounter::XVS_CNT_MAX.0 as usize;
 
     /// The counter at `index`, if any.
     pub fn from_index(index: usize) -> Option<Counter> {

@@ -88,12 +88,14 @@ impl Classifier {
         let mut ctx_in = xdp_md(0, frame.len() as u32, ifindex, rx_queue);
         let mut ctx_out = [0u8; XDP_MD_SIZE];
         let mut out = vec![0u8; frame.len() + OUT_SLACK];
-        let mut input = ProgramInput::default();
-        input.data_in = Some(frame);
-        input.data_out = Some(&mut out);
-        input.context_in = Some(&mut ctx_in);
-        input.context_out = Some(&mut ctx_out);
-        input.repeat = 1;
+        let input = ProgramInput {
+            data_in: Some(frame),
+            data_out: Some(&mut out),
+            context_in: Some(&mut ctx_in),
+            context_out: Some(&mut ctx_out),
+            repeat: 1,
+            ..Default::default()
+        };
         let output = self
             .program()
             .test_run(input)
