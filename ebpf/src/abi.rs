@@ -21,6 +21,21 @@ pub const VXLAN_PORT_DEFAULT: u16 = 4789;
 pub const VNI_MAX: u32 = 0x00ff_ffff;
 /// Largest 802.1Q VLAN ID.
 pub const VID_MAX: u16 = 4095;
+/// Port indexes are below this (`XVS_MAX_PORTS`).
+pub const MAX_PORTS: u32 = 256;
+/// RX queue indexes that can have a socket are below this (`XVS_MAX_QUEUES`).
+pub const MAX_QUEUES: u32 = 64;
+/// Entries of the XSKMAP: one per (port, queue) (`XVS_XSK_SLOTS`).
+pub const XSK_SLOTS: u32 = MAX_PORTS * MAX_QUEUES;
+
+/// The XSKMAP slot of (port, RX queue): `port_index * MAX_QUEUES + queue`.
+///
+/// An AF_XDP socket is bound to one interface and queue, and the kernel
+/// refuses to deliver frames from any other, so every port has its own row
+/// of queue slots. `None` when either index is out of range.
+pub fn xsk_slot(port_index: u32, queue: u32) -> Option<u32> {
+    (port_index < MAX_PORTS && queue < MAX_QUEUES).then(|| port_index * MAX_QUEUES + queue)
+}
 
 /// What a port is to the classifier (`enum xvs_port_role`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -220,6 +235,13 @@ same_layout!(Meta, ctypes::xvs_meta, 32, {
     bd = bd @ 0, port_index = port_index @ 4, src_vtep = src_vtep @ 8,
     vni = vni @ 24, vid = vid @ 28, flags = flags @ 30,
 });
+const _: () = {
+    use ctypes::xvs_limits as l;
+    assert!(VXLAN_PORT_DEFAULT as u32 == l::XVS_VXLAN_PORT_DEFAULT.0);
+    assert!(MAX_PORTS == l::XVS_MAX_PORTS.0);
+    assert!(MAX_QUEUES == l::XVS_MAX_QUEUES.0);
+    assert!(XSK_SLOTS == l::XVS_XSK_SLOTS.0);
+};
 const _: () = assert!(PortRole::Uplink as u32 == ctypes::xvs_port_role::XVS_ROLE_UPLINK.0);
 const _: () = assert!(PortRole::Access as u32 == ctypes::xvs_port_role::XVS_ROLE_ACCESS.0);
 

@@ -23,12 +23,13 @@ pub enum Error {
         #[source]
         source: libbpf_rs::Error,
     },
-    /// A map's key or value size differs from its Rust mirror in `abi.rs`.
-    #[error("map {map}: {what} size is {actual} bytes in the object, {expected} in the Rust ABI")]
+    /// A map's key or value size (or entry count) differs from what the
+    /// Rust ABI in `abi.rs` expects.
+    #[error("map {map}: {what} is {actual} in the object, {expected} in the Rust ABI")]
     MapLayout {
         /// The map.
         map: &'static str,
-        /// `"key"` or `"value"`.
+        /// `"key size"`, `"value size"` or `"entries"`.
         what: &'static str,
         /// Size in the BPF object.
         actual: u32,

@@ -45,8 +45,9 @@ mod skel;
 mod test_run;
 
 pub use abi::{
-    AttachKey, ConfigValue, Meta, PortRole, PortValue, VtepAddr, META_F_INNER_TAG, META_F_TAGGED,
-    META_F_VTEP_IPV6, META_F_VXLAN, VID_MAX, VNI_MAX, VXLAN_PORT_DEFAULT,
+    xsk_slot, AttachKey, ConfigValue, Meta, PortRole, PortValue, VtepAddr, MAX_PORTS, MAX_QUEUES,
+    META_F_INNER_TAG, META_F_TAGGED, META_F_VTEP_IPV6, META_F_VXLAN, VID_MAX, VNI_MAX,
+    VXLAN_PORT_DEFAULT, XSK_SLOTS,
 };
 pub use attach::{ifindex_of, Attachment, XdpMode};
 pub use classifier::Classifier;

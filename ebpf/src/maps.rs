@@ -12,7 +12,10 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 
 use libbpf_rs::{MapCore, MapFlags, MapMut};
 
-use crate::abi::{AttachKey, ConfigValue, PortRole, PortValue, VtepAddr, VID_MAX, VNI_MAX};
+use crate::abi::{
+    xsk_slot, AttachKey, ConfigValue, PortRole, PortValue, VtepAddr, MAX_PORTS, VID_MAX, VNI_MAX,
+    XSK_SLOTS,
+};
 use crate::classifier::Classifier;
 use crate::counters::{Counter, Counters};
 use crate::error::{Error, Result};
@@ -73,8 +76,19 @@ pub(crate) fn check_layout(maps: &OpenXvsXdpMaps<'_>) -> Result<()> {
             size_of::<u64>(),
         ),
     ];
+    if maps.xvs_xsks.max_entries() != XSK_SLOTS {
+        return Err(Error::MapLayout {
+            map: "xvs_xsks",
+            what: "entries",
+            actual: maps.xvs_xsks.max_entries(),
+            expected: XSK_SLOTS,
+        });
+    }
     for (map, key, value, want_key, want_value) in table {
-        for (what, actual, expected) in [("key", key, want_key), ("value", value, want_value)] {
+        for (what, actual, expected) in [
+            ("key size", key, want_key),
+            ("value size", value, want_value),
+        ] {
             if actual as usize != expected {
                 return Err(Error::MapLayout {
                     map,
@@ -110,6 +124,23 @@ fn delete(map: &MapMut<'_>, name: &'static str, key: &[u8]) -> Result<()> {
     }
 }
 
+fn slot_of(port_index: u32, queue: u32) -> Result<u32> {
+    xsk_slot(port_index, queue).ok_or_else(|| Error::InvalidArgument {
+        what: "(port index < 256, RX queue < 64)",
+        value: format!("({port_index}, {queue})"),
+    })
+}
+
+fn check_port_index(port_index: u32) -> Result<()> {
+    if port_index >= MAX_PORTS {
+        return Err(Error::InvalidArgument {
+            what: "port index (0 … 255)",
+            value: port_index.to_string(),
+        });
+    }
+    Ok(())
+}
+
 fn check_vni(vni: u32) -> Result<()> {
     if vni > VNI_MAX {
         return Err(Error::InvalidArgument {
@@ -134,6 +165,7 @@ impl Classifier {
     /// Makes interface `ifindex` an xvs port with `role`; `port_index` is
     /// xvs's own number for it (metadata and attachments use it).
     pub fn set_port(&self, ifindex: u32, role: PortRole, port_index: u32) -> Result<()> {
+        check_port_index(port_index)?;
         let value = PortValue {
             role: role as u32,
             port_index,
@@ -197,6 +229,7 @@ impl Classifier {
     /// Attaches (access port `port_index`, VLAN `vid`) to bridge domain
     /// `bd`; `vid` 0 is the port's untagged (and priority-tagged) traffic.
     pub fn set_attachment(&self, port_index: u32, vid: u16, bd: u32) -> Result<()> {
+        check_port_index(port_index)?;
         check_vid(vid)?;
         let key = AttachKey {
             port_index,
@@ -247,23 +280,26 @@ impl Classifier {
         )
     }
 
-    /// Registers the AF_XDP socket `xsk` for RX queue `queue`: switched
-    /// frames received on that queue (of any attached interface) go to it.
-    /// The kernel keeps its own reference to the socket.
-    pub fn set_xsk(&self, queue: u32, xsk: BorrowedFd<'_>) -> Result<()> {
+    /// Registers the AF_XDP socket `xsk`, bound to port `port_index`'s
+    /// interface at RX queue `queue`: switched frames that port receives on
+    /// that queue go to it (in the [`xsk_slot`] of the pair). The kernel
+    /// keeps its own reference to the socket.
+    pub fn set_xsk(&self, port_index: u32, queue: u32, xsk: BorrowedFd<'_>) -> Result<()> {
+        let slot = slot_of(port_index, queue)?;
         let fd = xsk.as_raw_fd() as u32;
         update(
             &self.skel().maps.xvs_xsks,
             "xvs_xsks",
-            &queue.to_ne_bytes(),
+            &slot.to_ne_bytes(),
             &fd.to_ne_bytes(),
         )
     }
 
-    /// Unregisters the socket of RX queue `queue`; its frames are then
-    /// dropped and counted as `redirect_failed`.
-    pub fn remove_xsk(&self, queue: u32) -> Result<()> {
-        delete(&self.skel().maps.xvs_xsks, "xvs_xsks", &queue.to_ne_bytes())
+    /// Unregisters the socket of (port, RX queue); that port's frames on
+    /// that queue are then dropped and counted as `redirect_failed`.
+    pub fn remove_xsk(&self, port_index: u32, queue: u32) -> Result<()> {
+        let slot = slot_of(port_index, queue)?;
+        delete(&self.skel().maps.xvs_xsks, "xvs_xsks", &slot.to_ne_bytes())
     }
 
     /// Reads every counter, summed over CPUs.

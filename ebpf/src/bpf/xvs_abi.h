@@ -18,15 +18,16 @@
 
 #include <linux/types.h>
 
-/* Default VXLAN UDP destination port (IANA, RFC 7348). */
-#define XVS_VXLAN_PORT_DEFAULT 4789
-
-/* Sizes of the maps. */
-#define XVS_MAX_PORTS 256
-#define XVS_MAX_VTEPS 64
-#define XVS_MAX_VNIS 16384
-#define XVS_MAX_ATTACHMENTS 16384
-#define XVS_MAX_QUEUES 64
+/* Sizes and defaults (an enum, so that they are in the BTF the Rust side checks). */
+enum xvs_limits {
+	XVS_VXLAN_PORT_DEFAULT = 4789, /* IANA, RFC 7348 */
+	XVS_MAX_PORTS = 256,           /* port_index < XVS_MAX_PORTS */
+	XVS_MAX_VTEPS = 64,
+	XVS_MAX_VNIS = 16384,
+	XVS_MAX_ATTACHMENTS = 16384,
+	XVS_MAX_QUEUES = 64,           /* rx_queue_index < XVS_MAX_QUEUES */
+	XVS_XSK_SLOTS = XVS_MAX_PORTS * XVS_MAX_QUEUES,
+};
 
 /* xvs_port.role */
 enum xvs_port_role {
@@ -41,7 +42,7 @@ enum xvs_port_role {
  */
 struct xvs_port {
 	__u32 role;       /* offset 0: enum xvs_port_role; do not change offset */
-	__u32 port_index; /* offset 4: xvs's own port number, copied to metadata; do not change offset */
+	__u32 port_index; /* offset 4: xvs's own port number, < XVS_MAX_PORTS; do not change offset */
 };
 
 /*
@@ -79,8 +80,13 @@ struct xvs_config {
 };
 
 /*
- * Map xvs_xsks: XSKMAP, key __u32 rx queue index → value __u32 AF_XDP
- * socket fd (the kernel keeps the socket).
+ * Map xvs_xsks: XSKMAP, key __u32 slot → value __u32 AF_XDP socket fd (the
+ * kernel keeps its own reference to the socket).
+ *
+ * slot = port_index * XVS_MAX_QUEUES + rx_queue_index. An AF_XDP socket is
+ * bound to one (interface, queue) and the kernel refuses frames from any
+ * other, so each port has its own row of queue slots: the uplink's queue 0
+ * and an access port's queue 0 are different sockets.
  */
 
 /* xvs_meta.flags */
@@ -151,6 +157,7 @@ struct xvs_abi_anchor {
 	struct xvs_meta meta;
 	enum xvs_counter counter;
 	enum xvs_port_role role;
+	enum xvs_limits limits;
 };
 
 #endif /* XVS_ABI_H */

@@ -43,10 +43,12 @@ static __always_inline int xvs_finish(__u32 counter)
 	return xvs_verdict(counter, xvs_action_of(counter));
 }
 
-/* Prepends *meta with bpf_xdp_adjust_meta and redirects to the queue's socket. */
+/* Prepends *meta with bpf_xdp_adjust_meta and redirects to the socket of the
+ * port's RX queue. */
 static __always_inline int xvs_deliver(struct xdp_md *ctx, const struct xvs_meta *meta)
 {
 	struct xvs_meta *m;
+	__u32 queue, slot;
 	void *data;
 	int action;
 
@@ -58,9 +60,14 @@ static __always_inline int xvs_deliver(struct xdp_md *ctx, const struct xvs_meta
 		return xvs_finish(XVS_CNT_DROP_ADJUST_FAILED);
 	__builtin_memcpy(m, meta, sizeof(*m));
 
-	/* With no socket at this queue the map lookup fails and the flags'
-	 * low bits, XDP_DROP, are returned instead of XDP_REDIRECT. */
-	action = bpf_redirect_map(&xvs_xsks, ctx->rx_queue_index, XDP_DROP);
+	/* The socket of this port's RX queue (see xvs_xsks in xvs_abi.h). With
+	 * no socket in the slot the lookup fails and the flags' low bits,
+	 * XDP_DROP, are returned instead of XDP_REDIRECT. */
+	queue = ctx->rx_queue_index;
+	if (meta->port_index >= XVS_MAX_PORTS || queue >= XVS_MAX_QUEUES)
+		return xvs_verdict(XVS_CNT_REDIRECT_FAILED, XDP_DROP);
+	slot = meta->port_index * XVS_MAX_QUEUES + queue;
+	action = bpf_redirect_map(&xvs_xsks, slot, XDP_DROP);
 	xvs_count(action == XDP_REDIRECT ? XVS_CNT_REDIRECTED : XVS_CNT_REDIRECT_FAILED);
 	return action;
 }

@@ -46,8 +46,8 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_XSKMAP);
-	__uint(max_entries, XVS_MAX_QUEUES);
-	__type(key, __u32); /* rx_queue_index */
+	__uint(max_entries, XVS_XSK_SLOTS);
+	__type(key, __u32); /* port_index * XVS_MAX_QUEUES + rx_queue_index */
 	__type(value, __u32); /* AF_XDP socket fd */
 } xvs_xsks SEC(".maps");
 
