@@ -265,6 +265,15 @@ mod tests {
     }
 
     #[test]
+    fn xsk_slots_give_every_port_its_own_row_of_queues() {
+        assert_eq!(xsk_slot(0, 0), Some(0));
+        assert_eq!(xsk_slot(1, 0), Some(MAX_QUEUES));
+        assert_eq!(xsk_slot(MAX_PORTS - 1, MAX_QUEUES - 1), Some(XSK_SLOTS - 1));
+        assert_eq!(xsk_slot(MAX_PORTS, 0), None);
+        assert_eq!(xsk_slot(0, MAX_QUEUES), None);
+    }
+
+    #[test]
     fn ipv4_vtep_keys_are_v4_mapped() {
         let k = VtepAddr::from_ip("10.1.2.3".parse().unwrap());
         assert_eq!(

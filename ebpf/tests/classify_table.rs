@@ -1189,8 +1189,10 @@ fn metadata_parses_back_through_the_public_type() {
 }
 
 #[test]
-fn out_of_range_vni_and_vid_are_rejected_without_touching_maps() {
-    if !xvs_testkit::privileged("out_of_range_vni_and_vid_are_rejected_without_touching_maps") {
+fn out_of_range_vni_vid_port_and_udp_port_are_rejected_without_touching_maps() {
+    if !xvs_testkit::privileged(
+        "out_of_range_vni_vid_port_and_udp_port_are_rejected_without_touching_maps",
+    ) {
         return;
     }
     let cls = configured_classifier();
@@ -1206,4 +1208,11 @@ fn out_of_range_vni_and_vid_are_rejected_without_touching_maps() {
         cls.set_vxlan_port(0),
         Err(xvs_ebpf::Error::InvalidArgument { .. })
     ));
+    assert!(matches!(
+        cls.set_port(LO, PortRole::Access, xvs_ebpf::MAX_PORTS),
+        Err(xvs_ebpf::Error::InvalidArgument { .. })
+    ));
+    // Nothing was written: the loopback is still not a port.
+    let run = cls.test_run(&vm_frame(&[]), LO, 0).unwrap();
+    assert_eq!(run.action, XdpAction::Pass);
 }
