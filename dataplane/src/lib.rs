@@ -7,7 +7,11 @@
 pub mod nexthop;
 pub mod xsk;
 
+pub mod bridge;
+pub mod decide;
+pub mod engine;
 pub mod fdb;
+pub mod fixtures;
 pub mod rewrite;
 pub mod types;
 pub mod wire;
