@@ -36,6 +36,9 @@ PASS=0
 FAIL=0
 FINISHED=0
 TMP=$(mktemp -d /tmp/xvs-lab-test.XXXXXX)
+# the test's own stdout/stderr, for the exit trap: an interrupt can arrive
+# while a check has them redirected
+exec 3>&1 4>&2
 
 # check NAME CMD...: runs CMD, prints one line (with CMD's last output line
 # as detail when it passes, its last lines as evidence when it fails).
@@ -72,6 +75,7 @@ teardown() {
 
 on_exit() {
     local rc=$?
+    exec 1>&3 2>&4
     if [ "$FINISHED" = 0 ]; then
         printf 'FAIL test aborted (status %s) before the end\n' "$rc"
         FAIL=$((FAIL + 1))
