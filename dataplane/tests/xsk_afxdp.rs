@@ -308,14 +308,16 @@ fn tx_on_two_devices_from_one_shared_umem() {
         // (the free stack is LIFO) carry the frames for device 2.
         let frames1: Vec<_> = (0..300).map(|s| test_frame(2, s)).collect();
         send_all(&mut io, p1, &frames1);
-        assert_eq!(
-            sniff1.recv_test_frames(frames1.len()),
-            frames1,
-            "device 2 bytes"
+        assert_frames(
+            &sniff1.recv_test_frames(frames1.len()),
+            &frames1,
+            "device 2",
         );
         assert_eq!(io.stats(p1).unwrap().tx_completed, 300);
         assert!(
-            sniff0.recv_test_frames(1).is_empty(),
+            sniff0
+                .recv_test_frames_for(1, Duration::from_millis(200))
+                .is_empty(),
             "device 1 saw device 2's frames"
         );
 
@@ -666,4 +668,97 @@ mod bpf {
             .u32(8, BPF_XDP);
         sys(BPF_LINK_CREATE, &mut a).expect("attach XDP link")
     }
+}
+
+/// `test_frame` with an 802.1Q tag (VID `vid`) after the MAC addresses.
+fn tagged(frame: &[u8], vid: u16) -> Vec<u8> {
+    let mut f = frame[..12].to_vec();
+    f.extend_from_slice(&0x8100u16.to_be_bytes());
+    f.extend_from_slice(&vid.to_be_bytes());
+    f.extend_from_slice(&frame[12..]);
+    f
+}
+
+/// The real classifier (`xvs-ebpf`) on an access port: untagged and
+/// VLAN-tagged frames arrive in the UMEM with its 32-byte `Meta` in front
+/// (tag popped, VID in the metadata) and leave on a second device from the
+/// same chunk.
+#[test]
+fn rx_through_the_classifier_on_an_access_port() {
+    use xvs_ebpf::{Classifier, Meta, PortRole, XdpMode};
+    if !privileged("rx_through_the_classifier_on_an_access_port") {
+        return;
+    }
+    const PORT: u32 = 3;
+    const BD: u32 = 7;
+    let ns = quiet_netns("xc");
+    let (a0, b0, a1, b1) = (
+        unique_name("xa"),
+        unique_name("xb"),
+        unique_name("xa"),
+        unique_name("xb"),
+    );
+    ns.veth(&a0, &b0);
+    ns.veth(&a1, &b1);
+    ns.run(move || {
+        let mut io = XskIo::new(small_cfg(BindMode::Auto)).unwrap();
+        let p0 = io.open_port(&a0, 0).unwrap();
+        let p1 = io.open_port(&a1, 0).unwrap();
+
+        let cls = Classifier::load().expect("load classifier");
+        let ifindex = xvs_ebpf::ifindex_of(&a0).unwrap();
+        cls.set_port(ifindex, PortRole::Access, PORT).unwrap();
+        cls.set_attachment(PORT, 0, BD).unwrap();
+        cls.set_attachment(PORT, 10, BD).unwrap();
+        cls.set_xsk(PORT, 0, io.port_fd(p0).unwrap()).unwrap();
+        let _att = cls.attach(&a0, XdpMode::Auto).expect("attach");
+
+        let inject = Packet::open(&b0);
+        let sniff = Packet::open(&b1);
+        // Even frames untagged, odd ones on VLAN 10.
+        let frames: Vec<_> = (0..200).map(|s| test_frame(6, s)).collect();
+        let mut received = Vec::new();
+        let mut batch = Vec::new();
+        let end = Instant::now() + DEADLINE;
+        for (chunk_no, chunk) in frames.chunks(50).enumerate() {
+            for (i, f) in chunk.iter().enumerate() {
+                let seq = chunk_no * 50 + i;
+                if seq % 2 == 1 {
+                    inject.send(&tagged(f, 10));
+                } else {
+                    inject.send(f);
+                }
+            }
+            let want = received.len() + chunk.len();
+            while received.len() < want {
+                assert!(
+                    Instant::now() < end,
+                    "only {} frames received",
+                    received.len()
+                );
+                io.poll(Duration::from_millis(20)).unwrap();
+                io.recv(p0, &mut batch, 64);
+                for f in batch.drain(..) {
+                    let meta = Meta::from_bytes(io.meta(&f, Meta::SIZE).unwrap()).unwrap();
+                    if !is_test_frame(io.data(&f)) {
+                        io.free(f);
+                        continue;
+                    }
+                    let seq = received.len();
+                    assert_eq!((meta.bd, meta.port_index), (BD, PORT), "{meta:?}");
+                    assert_eq!(meta.vid, if seq % 2 == 1 { 10 } else { 0 }, "{meta:?}");
+                    assert!(f.headroom() >= Meta::SIZE + 70);
+                    received.push(io.data(&f).to_vec());
+                    let free_before = io.frames_free();
+                    io.send(p1, f).unwrap_or_else(|_| panic!("TX ring full"));
+                    assert_eq!(io.frames_free(), free_before);
+                }
+                io.flush();
+            }
+        }
+        assert_frames(&received, &frames, "classified RX (tags popped)");
+        drain_tx(&mut io);
+        assert_frames(&sniff.recv_test_frames(200), &frames, "forwarded");
+        assert_no_leak(&io);
+    });
 }

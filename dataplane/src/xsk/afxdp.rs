@@ -1,7 +1,7 @@
 //! [`XskIo`]: one worker's AF_XDP I/O — one UMEM, one socket per port.
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::Duration;
 
 use super::frame::{Frame, FreeFrames};
@@ -95,7 +95,7 @@ pub struct XskIo {
     area: Area,
     cfg: XskConfig,
     names: Vec<(String, u32)>,
-    poll_ready: Vec<bool>,
+    pollfds: Vec<libc::pollfd>,
 }
 
 impl XskIo {
@@ -113,7 +113,7 @@ impl XskIo {
             area,
             cfg,
             names: Vec::new(),
-            poll_ready: Vec::new(),
+            pollfds: Vec::new(),
         })
     }
 
@@ -190,6 +190,8 @@ impl XskIo {
             stats: PortStats::default(),
         });
         self.names.push((ifname.to_owned(), queue));
+        self.pollfds
+            .push(sys::pollin(self.ports[usize::from(id)].sock.fd.as_raw_fd()));
         self.refill(usize::from(id));
         Ok(PortId::new(id))
     }
@@ -257,10 +259,8 @@ impl XskIo {
     /// Waits up to `timeout` until some port has RX descriptors (`poll`).
     /// Returns whether one has.
     pub fn poll(&mut self, timeout: Duration) -> io::Result<bool> {
-        let fds: Vec<RawFd> = self.ports.iter().map(|p| p.sock.fd.as_raw_fd()).collect();
         let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-        sys::poll_in(&fds, ms, &mut self.poll_ready)?;
-        Ok(self.poll_ready.iter().any(|&r| r))
+        sys::poll_in(&mut self.pollfds, ms)
     }
 
     /// Tops up a port's fill ring to `fill_target` frames from the free

@@ -171,28 +171,28 @@ pub(crate) fn kick_rx(fd: &OwnedFd) {
     };
 }
 
-/// `poll(2)` for `POLLIN` on `fds`; returns which are readable. Interrupted
-/// polls report nothing readable.
-pub(crate) fn poll_in(fds: &[RawFd], timeout_ms: i32, ready: &mut Vec<bool>) -> io::Result<()> {
-    let mut p: Vec<libc::pollfd> = fds
-        .iter()
-        .map(|&fd| libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
-    // SAFETY: `p` is a valid array of `p.len()` pollfds for the call.
-    let rc = unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, timeout_ms) };
-    ready.clear();
+/// A `pollfd` waiting for `POLLIN` on `fd`.
+pub(crate) fn pollin(fd: RawFd) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    }
+}
+
+/// `poll(2)` on `fds` (their `revents` are updated); returns whether any
+/// became readable. An interrupted poll reports nothing readable.
+pub(crate) fn poll_in(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<bool> {
+    // SAFETY: `fds` is a valid, exclusively borrowed array of `fds.len()`
+    // pollfds for the call.
+    let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
     if rc < 0 {
         let e = io::Error::last_os_error();
-        if e.kind() == io::ErrorKind::Interrupted {
-            ready.resize(fds.len(), false);
-            return Ok(());
-        }
-        return Err(e);
+        return if e.kind() == io::ErrorKind::Interrupted {
+            Ok(false)
+        } else {
+            Err(e)
+        };
     }
-    ready.extend(p.iter().map(|p| p.revents & libc::POLLIN != 0));
-    Ok(())
+    Ok(fds.iter().any(|p| p.revents & libc::POLLIN != 0))
 }
