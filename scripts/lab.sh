@@ -42,7 +42,7 @@ ARGS=()
 parse_opts() {
     while (($#)); do
         case $1 in
-            --node) OPT_NODE=${2:?--node needs kernel or xvs}; shift 2 ;;
+            --node) OPT_NODE=${2:?--node needs a network node: kernel or xvs}; shift 2 ;;
             --node=*) OPT_NODE=${1#*=}; shift ;;
             --id) OPT_ID=${2:?--id needs a value}; shift 2 ;;
             --id=*) OPT_ID=${1#*=}; shift ;;
@@ -55,10 +55,15 @@ parse_opts() {
             *) ARGS+=("$@"); break ;;   # first operand: the rest is a command
         esac
     done
-    case $OPT_NODE in kernel|xvs) ;; *) lab_die "--node must be kernel or xvs" ;; esac
+    if ! [[ $OPT_NODE =~ ^[a-z0-9_]+$ ]] || ! declare -F "network_node_$OPT_NODE" >/dev/null; then
+        lab_die "--node: no network node '$OPT_NODE' (kernel, xvs)"
+    fi
     [[ $OPT_QUEUES =~ ^[1-9][0-9]?$ ]] || lab_die "--queues must be 1..99"
-    # xvs's AF_XDP path copies frames as they are: senders must fill checksums.
-    [ -n "$OPT_TX_OFF" ] || { [ "$OPT_NODE" = xvs ] && OPT_TX_OFF=1 || OPT_TX_OFF=0; }
+    # An AF_XDP path (xvs, OVS afxdp) moves frames as they are: senders must
+    # fill checksums themselves. The kernel node needs no such help.
+    if [ -z "$OPT_TX_OFF" ]; then
+        if [ "$OPT_NODE" = kernel ]; then OPT_TX_OFF=0; else OPT_TX_OFF=1; fi
+    fi
 }
 
 need_id() {
@@ -187,6 +192,21 @@ build_vms() {
         ip -n "$n" addr add "${LAB_VM_IP[$vm]}/$LAB_VM_PLEN" dev eth0
     done
 }
+
+# ---------------------------------------------------------------- network nodes
+# A network-node implementation NAME (--node NAME) is a set of functions:
+#   network_node_NAME        required: make nn switch VNI 100 between nn-vm1,
+#                            nn-vm2 (nn-vm3 on VLAN 10 if it can), and the
+#                            VTEPs 192.0.2.1 and 2001:db8::2. It is called
+#                            when every namespace is built, the underlay
+#                            answers, and nn has: uplink (192.0.2.10/24,
+#                            2001:db8::10/64), nn-vm1..3 up, unbridged,
+#                            unaddressed, and $LAB_STATE/xvsd.toml written.
+#   network_node_NAME_down   optional: stop what it started (runs before the
+#                            namespaces are deleted; must not fail)
+#   network_node_NAME_fdb    optional: print the learned FDB for a person
+#   network_node_NAME_stats  optional: print its own counters
+# scripts/bench.sh may source this file and define more (e.g. ovs).
 
 # The kernel network node: br-nn joins the access ports and two kernel VXLAN
 # devices of VNI 100, vx4 to compute A over IPv4 and vx6 to compute B over
@@ -331,10 +351,7 @@ lab_up() {
     build_vms
     [ "$OPT_TX_OFF" = 1 ] && tx_offload_off
     check_underlay
-    case $OPT_NODE in
-        kernel) network_node_kernel ;;
-        xvs) network_node_xvs ;;
-    esac
+    "network_node_$OPT_NODE"
     UP_DONE=1
     trap - EXIT
     lab_log "lab $LAB_ID is up (node: $OPT_NODE, namespaces xvs-$LAB_ID-*)"
@@ -342,8 +359,24 @@ lab_up() {
     lab_log "  down: scripts/lab.sh down --id $LAB_ID"
 }
 
-# ---------------------------------------------------------------- teardown
-stop_xvsd() {
+network_node_kernel_fdb() {
+    nsx nn bridge -j fdb show br br-nn | python3 "$LAB_PY" fdb-table
+}
+
+network_node_xvs_fdb() {
+    local ctl; ctl=$(find_bin xvsctl) || { echo "  (xvsctl not found)"; return 0; }
+    "$ctl" --socket "$LAB_SOCK" fdb show || true
+}
+
+network_node_xvs_stats() {
+    local ctl; ctl=$(find_bin xvsctl) || { echo "  (xvsctl not found)"; return 0; }
+    "$ctl" --socket "$LAB_SOCK" stats || true
+    echo
+}
+
+# SIGTERM to the xvsd this lab started (it detaches its XDP programs and
+# exits 0), SIGKILL after 5 s.
+network_node_xvs_down() {
     local pidf="$LAB_STATE/xvsd.pid" pid comm i
     [ -f "$pidf" ] || return 0
     read -r pid comm <"$pidf" || true
@@ -359,7 +392,11 @@ stop_xvsd() {
 # Removes everything of lab LAB_ID that exists; never fails.
 lab_down() {
     set +e
-    stop_xvsd
+    local node
+    node=$(cat "$LAB_STATE/node" 2>/dev/null)
+    if [[ $node =~ ^[a-z0-9_]+$ ]] && declare -F "network_node_${node}_down" >/dev/null; then
+        "network_node_${node}_down"
+    fi
     local name pids i
     for name in $(lab_namespaces); do
         # processes the lab started inside (iperf3, tcpdump, xvsd): by pid
@@ -413,20 +450,17 @@ demo_iperf() {
 }
 
 show_fdb() {
-    if [ "$(cat "$LAB_STATE/node")" = xvs ]; then
-        local ctl; ctl=$(find_bin xvsctl) || { echo "  (xvsctl not found)"; return 0; }
-        "$ctl" --socket "$LAB_SOCK" fdb show || true
+    if declare -F "network_node_${OPT_NODE}_fdb" >/dev/null; then
+        "network_node_${OPT_NODE}_fdb"
     else
-        nsx nn bridge -j fdb show br br-nn | python3 "$LAB_PY" fdb-table
+        echo "  (network node $OPT_NODE shows no FDB)"
     fi
 }
 
 show_counters() {
     local n
-    if [ "$(cat "$LAB_STATE/node")" = xvs ]; then
-        local ctl; ctl=$(find_bin xvsctl) || { echo "  (xvsctl not found)"; return 0; }
-        "$ctl" --socket "$LAB_SOCK" stats || true
-        echo
+    if declare -F "network_node_${OPT_NODE}_stats" >/dev/null; then
+        "network_node_${OPT_NODE}_stats"
     fi
     local hdr=(--header)
     for n in nn ca cb; do
@@ -491,4 +525,7 @@ main() {
     esac
 }
 
-main "$@"
+# Run, unless sourced (scripts/bench.sh reuses the builders and nodes).
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+    main "$@"
+fi
