@@ -26,9 +26,10 @@ const VERIFIER_LOG_SIZE: usize = 1 << 20;
 /// [`crate::Attachment`] keeps the program alive on its own, so dropping the
 /// `Classifier` only gives up the ability to change its maps.
 pub struct Classifier {
-    // Borrows `storage`'s allocation: dropped by hand first (see Drop).
+    // Borrows `_storage`'s allocation: dropped by hand first (see Drop).
     skel: ManuallyDrop<XvsXdpSkel<'static>>,
-    storage: ObjectStorage,
+    // Held only to be freed, after `skel`, when the classifier drops.
+    _storage: ObjectStorage,
 }
 
 // SAFETY: the skeleton is Send + Sync (the generated code says so: libbpf
@@ -83,7 +84,7 @@ impl Classifier {
         let skel = loaded?;
         let classifier = Classifier {
             skel: ManuallyDrop::new(skel),
-            storage,
+            _storage: storage,
         };
         classifier.set_vxlan_port(VXLAN_PORT_DEFAULT)?;
         Ok(classifier)
@@ -106,10 +107,9 @@ impl Classifier {
 
 impl Drop for Classifier {
     fn drop(&mut self) {
-        // SAFETY: `skel` is never used again; it is dropped before `storage`
+        // SAFETY: `skel` is never used again; it is dropped before `_storage`
         // (fields drop after this function returns), which it borrows.
         unsafe { ManuallyDrop::drop(&mut self.skel) };
-        let _ = &self.storage;
     }
 }
 

@@ -34,7 +34,7 @@ const XDP_PACKET_HEADROOM: u64 = 256;
 struct XskRx {
     fd: i32,
     umem: NonNull<u8>,
-    fill: Mapping,
+    _fill: Mapping, // kept mapped while the socket lives
     rx: Mapping,
     off: libc::xdp_mmap_offsets,
     rx_cons: u32,
@@ -196,7 +196,7 @@ impl XskRx {
         XskRx {
             fd,
             umem: NonNull::new(umem.cast()).unwrap(),
-            fill,
+            _fill: fill,
             rx,
             off,
             rx_cons: 0,
@@ -252,7 +252,6 @@ impl Drop for XskRx {
             libc::close(self.fd);
             libc::munmap(self.umem.as_ptr().cast(), FRAME * RING as usize);
         }
-        let _ = (&self.fill, &self.rx);
     }
 }
 
