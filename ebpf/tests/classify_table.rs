@@ -505,7 +505,64 @@ fn cases() -> Vec<Case> {
             ),
             counters: decap_v4,
         },
+        Case {
+            name: "vxlan_ipv4_with_dont_fragment_is_decapsulated",
+            how: "ipv4 DF=1 (not a fragment)",
+            role: Role::Uplink,
+            input: {
+                let mut h = ipv4_header();
+                h.dont_fragment = true;
+                udp4_with(h, 4789, &vx)
+            },
+            action: XDrop,
+            out: decap4(VNI_BD, VNI, inner.clone()),
+            counters: decap_v4,
+        },
+        Case {
+            name: "vxlan_over_priority_tagged_underlay_is_decapsulated",
+            how: "eth/802.1Q pcp 6 vid 0/ipv4/udp 4789/vxlan (tag by hand)",
+            role: Role::Uplink,
+            input: tagged(
+                &[(EtherType::VLAN_TAGGED_FRAME, 0, 6)],
+                EtherType::IPV4,
+                &good4[L3..],
+            ),
+            action: XDrop,
+            out: decap4(VNI_BD, VNI, inner.clone()),
+            counters: decap_v4,
+        },
         // ---- uplink: not ours → kernel
+        Case {
+            name: "ipv6_udp_to_other_port_is_passed",
+            how: "eth/ipv6/udp 4790/vxlan",
+            role: Role::Uplink,
+            input: udp6(&[], REMOTE6, VTEP6, 4790, &vx),
+            action: XPass,
+            out: Out::Unchanged,
+            counters: &[PassNotVxlan],
+        },
+        Case {
+            name: "ipv6_tcp_to_the_vtep_is_passed",
+            how: "eth/ipv6 next 6 + 20 bytes of (zero) tcp header",
+            role: Role::Uplink,
+            input: ip6_raw(IpNumber::TCP, &[0; 20]),
+            action: XPass,
+            out: Out::Unchanged,
+            counters: &[PassNotVxlan],
+        },
+        Case {
+            name: "vlan_tagged_arp_on_the_uplink_is_passed",
+            how: "eth/802.1Q vid 5/arp type, 28 zero bytes (tag by hand)",
+            role: Role::Uplink,
+            input: tagged(
+                &[(EtherType::VLAN_TAGGED_FRAME, 5, 0)],
+                EtherType::ARP,
+                &[0; 28],
+            ),
+            action: XPass,
+            out: Out::Unchanged,
+            counters: &[PassNotVxlan],
+        },
         Case {
             name: "udp_to_other_port_is_passed",
             how: "vxlan payload to udp port 4790",
@@ -644,6 +701,19 @@ fn cases() -> Vec<Case> {
             counters: &[PassNotVxlan],
         },
         // ---- uplink: VXLAN for us but bad → dropped
+        Case {
+            name: "ipv6_version_4_under_ipv6_ethertype_is_dropped",
+            how: "good ipv6 vxlan frame, byte 14 patched 0x60 -> 0x40",
+            role: Role::Uplink,
+            input: {
+                let mut f = good6.clone();
+                f[L3] = 0x40;
+                f
+            },
+            action: XDrop,
+            out: Out::Unchanged,
+            counters: &[DropBadIpVersion],
+        },
         Case {
             name: "vxlan_with_i_flag_clear_is_dropped",
             how: "vxlan flags 0x00",
