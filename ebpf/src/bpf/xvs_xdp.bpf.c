@@ -4,8 +4,8 @@
  *
  * Per ingress interface (map xvs_ports):
  *   uplink  — VXLAN to a local VTEP address is validated, decapsulated and
- *             redirected to the queue's AF_XDP socket; everything else is
- *             XDP_PASS (management, ARP, SSH, …).
+ *             redirected to the AF_XDP socket of (port, RX queue);
+ *             everything else is XDP_PASS (management, ARP, SSH, …).
  *   access  — every frame is switched: its outer tag (if any) selects the
  *             attachment (port, VID) and is popped, then redirected.
  *   other   — XDP_PASS.
