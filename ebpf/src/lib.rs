@@ -6,7 +6,7 @@
 //! addressed to a local VTEP and passes everything else to the kernel; on
 //! **access** ports it maps (port, outer VLAN) to a bridge domain and pops
 //! that tag. Switched frames carry a [`Meta`] in front of them and are
-//! redirected to the AF_XDP socket of their RX queue. Every decision moves
+//! redirected to the AF_XDP socket of their (port, RX queue). Every decision moves
 //! one of the [`Counter`]s. The decision table is `docs/classifier.md`.
 //!
 //! This crate loads and configures that program:
@@ -22,7 +22,7 @@
 //! cls.set_port(xvs_ebpf::ifindex_of("tap-vm1")?, PortRole::Access, 2)?;
 //! let uplink = cls.attach("eth1", XdpMode::Auto)?; // reports the mode chosen
 //! let access = cls.attach("tap-vm1", XdpMode::Auto)?;
-//! // cls.set_xsk(queue, xsk_fd)? for each AF_XDP socket …
+//! // cls.set_xsk(port_index, queue, xsk_fd)? for each AF_XDP socket …
 //! let c = cls.counters()?;
 //! println!("{} decapsulated, {} dropped for unknown VNI on {} ({})",
 //!     c.get(Counter::DecapV4), c.get(Counter::DropUnknownVni), uplink.iface(), uplink.mode());
