@@ -16,7 +16,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use xvs_dataplane::xsk::{
-    BindMode, BoundMode, FrameIo, PortId, XskConfig, XskError, XskIo, XDP_PACKET_HEADROOM,
+    BindMode, BoundMode, BusyPoll, FrameIo, PortId, XskConfig, XskError, XskIo, XDP_PACKET_HEADROOM,
 };
 use xvs_testkit::{privileged, unique_name, Netns};
 
@@ -417,6 +417,28 @@ fn bind_modes_on_veth() {
         send_all(&mut io, p, &frames);
         assert_frames(&sniff.recv_test_frames(40), &frames, "no need_wakeup");
         assert_no_leak(&io);
+        drop(io);
+
+        // Busy polling: the socket options are accepted and TX still flows.
+        let mut io = XskIo::new(XskConfig {
+            busy_poll: Some(BusyPoll {
+                usecs: 20,
+                budget: 64,
+            }),
+            ..small_cfg(BindMode::Copy)
+        })
+        .unwrap();
+        let p = open_retrying_busy(&mut io, &a);
+        let frames: Vec<_> = (0..40).map(|s| test_frame(7, s)).collect();
+        send_all(&mut io, p, &frames);
+        assert_frames(&sniff.recv_test_frames(40), &frames, "busy poll");
+        let mut v = Vec::new();
+        assert_eq!(io.recv(p, &mut v, 8), 0);
+        assert!(
+            io.stats(p).unwrap().fill_kicks > 0,
+            "busy poll drives RX by syscall"
+        );
+        assert_no_leak(&io);
     });
 }
 
@@ -760,5 +782,92 @@ fn rx_through_the_classifier_on_an_access_port() {
         drain_tx(&mut io);
         assert_frames(&sniff.recv_test_frames(200), &frames, "forwarded");
         assert_no_leak(&io);
+    });
+}
+
+/// Not a check, a measurement (`cargo test -- --ignored --nocapture`): one
+/// thread drives an AF_XDP generator on one veth and the forwarder (RX on
+/// device 1 through an XSKMAP redirect, TX from the same chunk on device 2)
+/// and prints the forwarding rate. Copy mode on veth, so it measures the
+/// kernel's copy path as much as ours.
+#[test]
+#[ignore = "measurement, not a check"]
+fn forward_rate_on_veth() {
+    if !privileged("forward_rate_on_veth") {
+        return;
+    }
+    let ns = quiet_netns("xp");
+    let (g, a0, a1, s) = (
+        unique_name("xg"),
+        unique_name("xa"),
+        unique_name("xa"),
+        unique_name("xs"),
+    );
+    ns.veth(&g, &a0);
+    ns.veth(&a1, &s);
+    ns.run(move || {
+        const BATCH: usize = 64;
+        const RUN: Duration = Duration::from_secs(3);
+        let mut gen = XskIo::new(small_cfg(BindMode::Copy)).unwrap();
+        let pg = gen.open_port(&g, 0).unwrap();
+        let mut io = XskIo::new(XskConfig {
+            frame_count: 4096,
+            fill_size: 2048,
+            fill_target: 2048,
+            comp_size: 2048,
+            rx_size: 2048,
+            tx_size: 2048,
+            ..small_cfg(BindMode::Copy)
+        })
+        .unwrap();
+        let p0 = io.open_port(&a0, 0).unwrap();
+        let p1 = io.open_port(&a1, 0).unwrap();
+        let map = bpf::xskmap(4);
+        bpf::map_set(&map, 0, io.port_fd(p0).unwrap().as_raw_fd() as u32);
+        let prog = bpf::redirect_with_meta(&map);
+        let _link = bpf::attach_xdp(&prog, &a0);
+
+        let frame = test_frame(8, 0)[..60].to_vec();
+        let mut batch = Vec::with_capacity(BATCH);
+        let (mut offered, start) = (0u64, Instant::now());
+        while start.elapsed() < RUN {
+            for _ in 0..BATCH {
+                let Some(mut f) = gen.alloc() else { break };
+                f.set_len(frame.len());
+                gen.data_mut(&f).copy_from_slice(&frame);
+                match gen.send(pg, f) {
+                    Ok(()) => offered += 1,
+                    Err(f) => {
+                        gen.free(f);
+                        break;
+                    }
+                }
+            }
+            gen.flush();
+            for _ in 0..4 {
+                io.recv(p0, &mut batch, BATCH);
+                for f in batch.drain(..) {
+                    if let Err(f) = io.send(p1, f) {
+                        io.free(f);
+                    }
+                }
+                io.flush();
+            }
+        }
+        let secs = start.elapsed().as_secs_f64();
+        let fwd = io.stats(p1).unwrap().tx_completed;
+        let k = io.kernel_stats(p0).unwrap().unwrap();
+        eprintln!(
+            "RATE offered {:.3} Mpps, forwarded {:.3} Mpps ({} of {} frames; rx_dropped {}, \
+             rx_ring_full {}, fill_empty {})",
+            offered as f64 / secs / 1e6,
+            fwd as f64 / secs / 1e6,
+            fwd,
+            offered,
+            k.rx_dropped,
+            k.rx_ring_full,
+            k.rx_fill_ring_empty_descs
+        );
+        assert!(fwd > 0);
     });
 }

@@ -1,7 +1,7 @@
 //! Configuration errors of the AF_XDP layer: typed, never a panic. These
 //! need no privilege (nothing reaches the kernel's AF_XDP code).
 
-use xvs_dataplane::xsk::{BindMode, FrameIo, MemIo, PortId, XskConfig, XskError, XskIo};
+use xvs_dataplane::xsk::{BindMode, BusyPoll, FrameIo, MemIo, PortId, XskConfig, XskError, XskIo};
 
 fn cfg() -> XskConfig {
     XskConfig {
@@ -69,6 +69,23 @@ fn other_bad_geometry_is_reported() {
     })
     .unwrap_err();
     assert!(matches!(e, XskError::FillTarget { target: 65, .. }), "{e}");
+    for bp in [
+        BusyPoll {
+            usecs: 0,
+            budget: 64,
+        },
+        BusyPoll {
+            usecs: 50,
+            budget: 0,
+        },
+    ] {
+        let e = XskIo::new(XskConfig {
+            busy_poll: Some(bp),
+            ..cfg()
+        })
+        .unwrap_err();
+        assert!(matches!(e, XskError::BusyPoll(b) if b == bp), "{e}");
+    }
     let e = MemIo::new(
         1,
         &XskConfig {

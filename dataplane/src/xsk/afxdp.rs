@@ -32,7 +32,8 @@ pub struct PortStats {
     pub tx_kicks: u64,
     /// TX wakeups that failed with a non-transient error.
     pub tx_kick_errors: u64,
-    /// Fill-ring wakeup syscalls (`recvfrom`).
+    /// RX/fill-ring wakeup syscalls (`recvfrom`): fill ring flagged
+    /// `need_wakeup`, or an empty RX ring under busy polling.
     pub fill_kicks: u64,
 }
 
@@ -72,7 +73,7 @@ struct Port {
 /// let mut io = XskIo::new(XskConfig::default())?;
 /// let uplink = io.open_port("eth1", 0)?;
 /// let vm = io.open_port("tap-vm1", 0)?;
-/// // (the XDP program's XSKMAP gets io.port_fd(uplink) for queue 0, …)
+/// // (the classifier's XSKMAP gets io.port_fd(uplink) for queue 0, …)
 /// let mut batch = Vec::with_capacity(64);
 /// loop {
 ///     io.poll(std::time::Duration::from_millis(100))?;
@@ -159,7 +160,8 @@ impl XskIo {
         };
         let sock = if let Some(first) = self.ports.first() {
             let shared = UmemSource::Share(first.sock.borrow_fd());
-            XskSocket::open(ifindex, queue, shared, sizes, 0).map_err(|e| err(self.cfg.bind, e))?
+            XskSocket::open(ifindex, queue, shared, sizes, 0, self.cfg.busy_poll)
+                .map_err(|e| err(self.cfg.bind, e))?
         } else {
             let wake = if self.cfg.need_wakeup {
                 libc::XDP_USE_NEED_WAKEUP
@@ -170,7 +172,8 @@ impl XskIo {
                 area: &self.area,
                 headroom: self.cfg.headroom,
             };
-            let open = |mode: u16| XskSocket::open(ifindex, queue, reg(), sizes, mode | wake);
+            let busy = self.cfg.busy_poll;
+            let open = |mode: u16| XskSocket::open(ifindex, queue, reg(), sizes, mode | wake, busy);
             match self.cfg.bind {
                 BindMode::Copy => open(libc::XDP_COPY).map_err(|e| err(BindMode::Copy, e))?,
                 BindMode::ZeroCopy => {
@@ -207,8 +210,8 @@ impl XskIo {
         self.ports.get(port.index()).map(|p| mode_of(&p.sock))
     }
 
-    /// The socket descriptor of a port, for the XDP program's XSKMAP (key:
-    /// the port's queue id).
+    /// The socket descriptor of a port, for the XDP program's XSKMAP (with
+    /// the classifier: `Classifier::set_xsk(port_index, queue, fd)`).
     pub fn port_fd(&self, port: PortId) -> Option<BorrowedFd<'_>> {
         self.ports.get(port.index()).map(|p| p.sock.borrow_fd())
     }
@@ -300,12 +303,14 @@ impl XskIo {
     /// Publishes a port's TX descriptors and wakes the kernel if needed.
     fn kick_tx(&mut self, i: usize) {
         let need_wakeup = self.cfg.need_wakeup;
+        let busy = self.cfg.busy_poll.is_some();
         let p = &mut self.ports[i];
         if p.sock.tx.unpublished() > 0 {
             p.sock.tx.publish();
         }
         if p.sock.zerocopy {
-            if p.sock.tx.pending() > 0 && (!need_wakeup || p.sock.tx.needs_wakeup()) {
+            let asks = !need_wakeup || busy || p.sock.tx.needs_wakeup();
+            if p.sock.tx.pending() > 0 && asks {
                 p.stats.tx_kicks += 1;
                 if sys::kick_tx(&p.sock.fd).is_err() {
                     p.stats.tx_kick_errors += 1;
@@ -386,6 +391,11 @@ impl FrameIo for XskIo {
                     }
                 }
             }
+        }
+        if popped == 0 && self.cfg.busy_poll.is_some() {
+            // Busy polling: this syscall runs the driver's NAPI for us.
+            sys::kick_rx(&p.sock.fd);
+            p.stats.fill_kicks += 1;
         }
         if popped > 0 {
             // One release store for the whole batch.

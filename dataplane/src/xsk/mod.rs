@@ -23,6 +23,7 @@
 //! * Metadata: the XDP program's `bpf_xdp_adjust_meta` bytes sit right
 //!   before the RX data in the chunk (copy mode copies them too);
 //!   [`FrameIo::meta`] exposes them.
+//! * Optional preferred busy polling per socket ([`XskConfig::busy_poll`]).
 //! * Headroom: RX data starts at `headroom + XDP_PACKET_HEADROOM` (256) into
 //!   the chunk, as do frames from [`FrameIo::alloc`]; that is room for the 70
 //!   bytes of IPv6 VXLAN outer headers plus metadata with `headroom = 0`.
@@ -32,9 +33,10 @@
 //! # What it does not do
 //!
 //! * Load or attach any XDP program, or fill the XSKMAP: the classifier in
-//!   `ebpf/` does; [`XskIo::port_fd`] gives it the socket descriptor.
-//! * Unaligned chunks, multi-buffer (`XDP_USE_SG`) frames, TX metadata,
-//!   busy-poll socket options, or closing one port while others stay open.
+//!   `ebpf/` does; [`XskIo::port_fd`] gives it the socket descriptor
+//!   (`Classifier::set_xsk(port_index, queue, fd)`).
+//! * Unaligned chunks, multi-buffer (`XDP_USE_SG`) frames, TX metadata, or
+//!   closing one port while others stay open.
 //! * Threading: an [`XskIo`] belongs to one worker thread (`Send`, not
 //!   `Sync`); nothing here locks.
 //!
@@ -139,6 +141,21 @@ pub struct XskConfig {
     /// Ask the kernel to flag when it needs a wakeup syscall
     /// (`XDP_USE_NEED_WAKEUP`) instead of kicking it on every flush.
     pub need_wakeup: bool,
+    /// Preferred busy polling (`SO_PREFER_BUSY_POLL`, `SO_BUSY_POLL`,
+    /// `SO_BUSY_POLL_BUDGET`) on every socket; `None` leaves it off. With it,
+    /// `recv` on an empty RX ring and every `flush` with pending TX make the
+    /// syscall that lets the kernel poll the driver in our context.
+    pub busy_poll: Option<BusyPoll>,
+}
+
+/// Busy-poll settings (see [`XskConfig::busy_poll`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BusyPoll {
+    /// How long one syscall may busy-poll the driver, in microseconds (> 0).
+    pub usecs: u32,
+    /// Packets per busy-poll round (1 ..= 65536; the batch size is a good
+    /// value).
+    pub budget: u32,
 }
 
 impl Default for XskConfig {
@@ -154,6 +171,7 @@ impl Default for XskConfig {
             fill_target: 1024,
             bind: BindMode::Auto,
             need_wakeup: true,
+            busy_poll: None,
         }
     }
 }
@@ -194,6 +212,11 @@ impl XskConfig {
                 target: self.fill_target,
                 fill_size: self.fill_size,
             });
+        }
+        if let Some(bp) = self.busy_poll {
+            if bp.usecs == 0 || bp.budget == 0 || bp.budget > 1 << 16 {
+                return Err(XskError::BusyPoll(bp));
+            }
         }
         Ok(())
     }
@@ -248,6 +271,9 @@ pub enum XskError {
         /// The fill ring size.
         fill_size: u32,
     },
+    /// Busy-poll time or budget out of range.
+    #[error("busy poll needs usecs > 0 and a budget in 1..=65536, got {0:?}")]
+    BusyPoll(BusyPoll),
     /// No interface of that name in the calling thread's network namespace.
     #[error("no such interface: {0:?}")]
     NoSuchInterface(String),

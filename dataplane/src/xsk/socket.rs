@@ -11,6 +11,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use super::ring::{ConsRing, ProdRing};
 use super::sys;
 use super::umem::Area;
+use super::BusyPoll;
 
 /// Which UMEM a new socket uses.
 pub(crate) enum UmemSource<'a> {
@@ -56,6 +57,7 @@ impl XskSocket {
         umem: UmemSource<'_>,
         sizes: RingSizes,
         flags: u16,
+        busy_poll: Option<BusyPoll>,
     ) -> Result<Self, StepError> {
         let fd = sys::xsk_socket().map_err(|e| ("socket(AF_XDP)", e))?;
         let (flags, shared) = match umem {
@@ -119,6 +121,10 @@ impl XskSocket {
             .map_err(|e| ("mmap(TX ring)", e))?;
 
         sys::bind(&fd, ifindex, queue, flags, shared).map_err(|e| ("bind", e))?;
+        if let Some(bp) = busy_poll {
+            sys::busy_poll(&fd, bp.usecs, bp.budget)
+                .map_err(|e| ("setsockopt(SO_PREFER_BUSY_POLL/SO_BUSY_POLL)", e))?;
+        }
         let zerocopy = sys::is_zerocopy(&fd).map_err(|e| ("getsockopt(XDP_OPTIONS)", e))?;
         Ok(XskSocket {
             fill,

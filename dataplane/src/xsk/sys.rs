@@ -94,6 +94,35 @@ pub(crate) fn mmap_offsets(fd: &OwnedFd) -> io::Result<libc::xdp_mmap_offsets> {
     getsockopt(fd, libc::XDP_MMAP_OFFSETS)
 }
 
+// asm-generic socket option numbers (x86_64, aarch64, riscv64); `libc`
+// does not export them for these targets.
+const SO_BUSY_POLL: libc::c_int = 46;
+const SO_PREFER_BUSY_POLL: libc::c_int = 69;
+const SO_BUSY_POLL_BUDGET: libc::c_int = 70;
+
+/// Turns on preferred busy polling for the socket: the kernel then runs the
+/// driver's NAPI in our `recvfrom`/`sendto`/`poll` calls for up to `usecs`,
+/// `budget` packets at a time.
+pub(crate) fn busy_poll(fd: &OwnedFd, usecs: u32, budget: u32) -> io::Result<()> {
+    let opt = |name, v: libc::c_int| {
+        // SAFETY: `v` is a live c_int of the stated size for the call.
+        check(unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                name,
+                (&v as *const libc::c_int).cast(),
+                size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        })
+        .map(drop)
+    };
+    let int = |v: u32| libc::c_int::try_from(v).unwrap_or(libc::c_int::MAX);
+    opt(SO_PREFER_BUSY_POLL, 1)?;
+    opt(SO_BUSY_POLL, int(usecs))?;
+    opt(SO_BUSY_POLL_BUDGET, int(budget))
+}
+
 /// `XDP_OPTIONS`: true when the bound socket runs in zero-copy mode.
 pub(crate) fn is_zerocopy(fd: &OwnedFd) -> io::Result<bool> {
     let o: libc::xdp_options = getsockopt(fd, libc::XDP_OPTIONS)?;
