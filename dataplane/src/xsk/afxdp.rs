@@ -8,7 +8,7 @@ use super::frame::{Frame, FreeFrames};
 use super::socket::{RingSizes, UmemSource, XskSocket};
 use super::sys;
 use super::umem::Area;
-use super::{BindMode, BoundMode, FrameIo, PortId, XskConfig, XskError};
+use super::{BindMode, BoundMode, FrameIo, PortId, XskConfig, XskError, MIN_FRAME_LEN};
 
 /// Kicks per port and flush while a copy-mode TX ring still holds frames
 /// (the kernel sends at most 32 frames per `sendto` in copy mode).
@@ -410,7 +410,7 @@ impl FrameIo for XskIo {
     fn send(&mut self, port: PortId, frame: Frame) -> Result<(), Frame> {
         assert_eq!(frame.pool(), self.area.pool(), "frame of another XskIo");
         let i = port.index();
-        if i >= self.ports.len() {
+        if i >= self.ports.len() || frame.len() < MIN_FRAME_LEN {
             return Err(frame);
         }
         let desc = libc::xdp_desc {
@@ -480,5 +480,18 @@ impl FrameIo for XskIo {
         self.area
             .copy_range(frame, &copy, frame.offset(), frame.offset() + frame.len());
         Some(copy)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A worker owns its I/O on its own thread: `Send` is required.
+    #[test]
+    fn io_is_send() {
+        fn is_send<T: Send>() {}
+        is_send::<XskIo>();
+        is_send::<crate::xsk::MemIo>();
     }
 }

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 
 use super::frame::{Frame, FrameIdx, FreeFrames};
 use super::umem::Area;
-use super::{FrameIo, PortId, XskConfig, XskError};
+use super::{FrameIo, PortId, XskConfig, XskError, MIN_FRAME_LEN};
 
 /// One transmitted frame as recorded by [`MemIo`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,7 +112,7 @@ impl FrameIo for MemIo {
     }
 
     fn send(&mut self, port: PortId, frame: Frame) -> Result<(), Frame> {
-        if port.index() >= self.ports.len() {
+        if port.index() >= self.ports.len() || frame.len() < MIN_FRAME_LEN {
             return Err(frame);
         }
         let bytes = self.data(&frame).to_vec();
@@ -182,12 +182,12 @@ mod tests {
     #[test]
     fn inject_recv_forward_without_copy() {
         let mut io = io();
-        assert!(io.inject(PortId::new(0), &[1, 2, 3, 4], b"hello frame"));
+        assert!(io.inject(PortId::new(0), &[1, 2, 3, 4], b"hello, ethernet frame"));
         let mut v = Vec::new();
         assert_eq!(io.recv(PortId::new(0), &mut v, 64), 1);
         let f = v.pop().unwrap();
         assert_eq!(io.meta(&f, 4), Some(&[1u8, 2, 3, 4][..]));
-        assert_eq!(io.data(&f), b"hello frame");
+        assert_eq!(io.data(&f), b"hello, ethernet frame");
         let idx = f.idx();
         let free_before = io.frames_free();
         io.send(PortId::new(1), f).unwrap();
@@ -201,7 +201,7 @@ mod tests {
             sent,
             vec![Sent {
                 idx,
-                bytes: b"hello frame".to_vec()
+                bytes: b"hello, ethernet frame".to_vec()
             }]
         );
         io.flush();
@@ -230,8 +230,11 @@ mod tests {
             io.free(f);
         }
         assert_eq!(io.frames_free(), 8);
-        let f = io.alloc().unwrap();
-        let f = io.send(PortId::new(9), f).unwrap_err();
+        let mut f = io.alloc().unwrap();
+        assert!(f.set_len(MIN_FRAME_LEN));
+        let mut f = io.send(PortId::new(9), f).unwrap_err();
+        assert!(f.set_len(MIN_FRAME_LEN - 1));
+        let f = io.send(PortId::new(0), f).unwrap_err();
         io.free(f);
     }
 

@@ -66,6 +66,9 @@ pub const XDP_PACKET_HEADROOM: usize = 256;
 /// 1518-byte Ethernet frame with two VLAN tags, rounded up.
 pub const MIN_DATA_ROOM: usize = 1536;
 
+/// Shortest frame [`FrameIo::send`] accepts: an Ethernet header.
+pub const MIN_FRAME_LEN: usize = 14;
+
 /// A port of an I/O instance: the order in which ports were opened (`0..`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PortId(u16);
@@ -335,7 +338,8 @@ pub trait FrameIo {
 
     /// Queues `frame` for transmission on `port` (visible to the kernel at
     /// the next [`flush`](Self::flush) at the latest). Gives the frame back
-    /// when the port's TX ring is full or the port does not exist.
+    /// when the port's TX ring is full, the port does not exist, or the frame
+    /// is shorter than an Ethernet header ([`MIN_FRAME_LEN`]).
     fn send(&mut self, port: PortId, frame: Frame) -> Result<(), Frame>;
 
     /// Publishes queued transmissions, wakes the kernel where needed, returns

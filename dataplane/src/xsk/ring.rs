@@ -310,13 +310,4 @@ impl<T: Copy> ConsRing<T> {
             .consumer()
             .store(self.cached_cons, Ordering::Release);
     }
-
-    /// See [`RingMap::needs_wakeup`].
-    #[allow(
-        dead_code,
-        reason = "kept for symmetry; RX wakeups go through the fill ring"
-    )]
-    pub(crate) fn needs_wakeup(&self) -> bool {
-        self.ring.needs_wakeup()
-    }
 }
