@@ -357,16 +357,21 @@ fn tx_on_two_devices_from_one_shared_umem() {
 /// releasing a socket closed just before (its teardown is deferred, and the
 /// queue reports EBUSY until it is done).
 fn open_retrying_busy(io: &mut XskIo, ifname: &str) -> PortId {
+    open_queue_retrying_busy(io, ifname, 0)
+}
+
+/// [`open_retrying_busy`] for any queue.
+fn open_queue_retrying_busy(io: &mut XskIo, ifname: &str, queue: u32) -> PortId {
     let end = Instant::now() + DEADLINE;
     loop {
-        match io.open_port(ifname, 0) {
+        match io.open_port(ifname, queue) {
             Ok(p) => return p,
             Err(XskError::Bind { source, .. })
                 if source.raw_os_error() == Some(libc::EBUSY) && Instant::now() < end =>
             {
                 std::thread::sleep(Duration::from_millis(10));
             }
-            Err(e) => panic!("open {ifname}: {e}"),
+            Err(e) => panic!("open {ifname} queue {queue}: {e}"),
         }
     }
 }
@@ -869,5 +874,73 @@ fn forward_rate_on_veth() {
             k.rx_fill_ring_empty_descs
         );
         assert!(fwd > 0);
+    });
+}
+
+/// Two queues of one device: two workers (one UMEM each) bind queue 0 and
+/// queue 1, and one UMEM can also hold sockets on both queues (shared UMEM
+/// across queues of the same device). All frames arrive exactly.
+#[test]
+fn two_queues_two_workers_and_one_umem_across_queues() {
+    if !privileged("two_queues_two_workers_and_one_umem_across_queues") {
+        return;
+    }
+    let ns = quiet_netns("xq");
+    let (a, b) = (unique_name("xa"), unique_name("xb"));
+    ns.ip(&[
+        "link",
+        "add",
+        &a,
+        "numtxqueues",
+        "2",
+        "numrxqueues",
+        "2",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &b,
+        "numtxqueues",
+        "2",
+        "numrxqueues",
+        "2",
+    ]);
+    ns.ip(&["link", "set", &a, "up"]);
+    ns.ip(&["link", "set", &b, "up"]);
+    ns.run(move || {
+        let sniff = Packet::open(&b);
+        let mut w0 = XskIo::new(small_cfg(BindMode::Copy)).unwrap();
+        let mut w1 = XskIo::new(small_cfg(BindMode::Copy)).unwrap();
+        let q0 = w0.open_port(&a, 0).unwrap();
+        let q1 = w1.open_port(&a, 1).unwrap();
+        // The same queue twice is refused with a typed error.
+        let mut dup = XskIo::new(small_cfg(BindMode::Copy)).unwrap();
+        assert!(matches!(
+            dup.open_port(&a, 1),
+            Err(XskError::Bind { queue: 1, .. })
+        ));
+        let f0: Vec<_> = (0..100).map(|s| test_frame(9, s)).collect();
+        let f1: Vec<_> = (100..200).map(|s| test_frame(9, s)).collect();
+        send_all(&mut w0, q0, &f0);
+        send_all(&mut w1, q1, &f1);
+        let mut got = sniff.recv_test_frames(200);
+        got.sort();
+        let mut want: Vec<_> = f0.iter().chain(&f1).cloned().collect();
+        want.sort();
+        assert_frames(&got, &want, "two workers");
+        assert_no_leak(&w0);
+        assert_no_leak(&w1);
+        drop((w0, w1));
+
+        // One UMEM, sockets on both queues of the device.
+        let mut io = XskIo::new(small_cfg(BindMode::Copy)).unwrap();
+        let q0 = open_retrying_busy(&mut io, &a);
+        let q1 = open_queue_retrying_busy(&mut io, &a, 1);
+        send_all(&mut io, q0, &f0);
+        send_all(&mut io, q1, &f1);
+        let mut got = sniff.recv_test_frames(200);
+        got.sort();
+        assert_frames(&got, &want, "one UMEM, two queues");
+        assert_no_leak(&io);
     });
 }
