@@ -5,7 +5,8 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::Duration;
 
 use super::frame::{Frame, FreeFrames};
-use super::socket::{RingSizes, UmemSource, XskSocket};
+use super::ring::RingSizes;
+use super::socket::{UmemSource, XskSocket};
 use super::sys;
 use super::umem::Area;
 use super::{BindMode, BoundMode, FrameIo, PortId, XskConfig, XskError, MIN_FRAME_LEN};
@@ -159,9 +160,14 @@ impl XskIo {
             }
         };
         let sock = if let Some(first) = self.ports.first() {
+            // The kernel applies the first socket's mode: report that one.
+            let mode = match mode_of(&first.sock) {
+                BoundMode::Copy => BindMode::Copy,
+                BoundMode::ZeroCopy => BindMode::ZeroCopy,
+            };
             let shared = UmemSource::Share(first.sock.borrow_fd());
             XskSocket::open(ifindex, queue, shared, sizes, 0, self.cfg.busy_poll)
-                .map_err(|e| err(self.cfg.bind, e))?
+                .map_err(|e| err(mode, e))?
         } else {
             let wake = if self.cfg.need_wakeup {
                 libc::XDP_USE_NEED_WAKEUP

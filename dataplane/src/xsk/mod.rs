@@ -182,7 +182,7 @@ impl Default for XskConfig {
 impl XskConfig {
     /// Checks the configuration without touching the kernel.
     pub fn validate(&self) -> Result<(), XskError> {
-        let page = page_size();
+        let page = sys::page_size();
         if !self.frame_size.is_power_of_two()
             || self.frame_size < 2048
             || self.frame_size as usize > page
@@ -229,12 +229,6 @@ impl XskConfig {
     pub fn data_offset(&self) -> usize {
         self.headroom as usize + XDP_PACKET_HEADROOM
     }
-}
-
-fn page_size() -> usize {
-    // SAFETY: sysconf has no preconditions.
-    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    usize::try_from(p).unwrap_or(4096)
 }
 
 /// Errors of the AF_XDP layer. Configuration errors are reported before

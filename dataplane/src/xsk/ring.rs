@@ -24,6 +24,70 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{fence, AtomicU32, Ordering};
 
+use super::sys;
+
+/// The step that failed, for error messages.
+pub(crate) type StepError = (&'static str, io::Error);
+
+/// Ring sizes of one socket (all powers of two, validated by the caller).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RingSizes {
+    pub(crate) fill: u32,
+    pub(crate) comp: u32,
+    pub(crate) rx: u32,
+    pub(crate) tx: u32,
+}
+
+/// The four rings of one socket.
+#[derive(Debug)]
+pub(crate) struct Rings {
+    pub(crate) fill: ProdRing<u64>,
+    pub(crate) comp: ConsRing<u64>,
+    pub(crate) rx: ConsRing<libc::xdp_desc>,
+    pub(crate) tx: ProdRing<libc::xdp_desc>,
+}
+
+impl Rings {
+    /// Sizes the four rings of an unbound AF_XDP socket, asks the kernel for
+    /// their offsets and maps them. Sizes and offsets come from this one
+    /// call, which is what makes the mappings sound.
+    pub(crate) fn setup(fd: &OwnedFd, sizes: RingSizes) -> Result<Rings, StepError> {
+        let set = |opt, n, step| sys::ring_size(fd, opt, n).map_err(|e| (step, e));
+        set(
+            libc::XDP_UMEM_FILL_RING,
+            sizes.fill,
+            "setsockopt(XDP_UMEM_FILL_RING)",
+        )?;
+        set(
+            libc::XDP_UMEM_COMPLETION_RING,
+            sizes.comp,
+            "setsockopt(XDP_UMEM_COMPLETION_RING)",
+        )?;
+        set(libc::XDP_RX_RING, sizes.rx, "setsockopt(XDP_RX_RING)")?;
+        set(libc::XDP_TX_RING, sizes.tx, "setsockopt(XDP_TX_RING)")?;
+        let off = sys::mmap_offsets(fd).map_err(|e| ("getsockopt(XDP_MMAP_OFFSETS)", e))?;
+        let fill_pg = libc::XDP_UMEM_PGOFF_FILL_RING as libc::off_t;
+        let comp_pg = libc::XDP_UMEM_PGOFF_COMPLETION_RING as libc::off_t;
+        // The four maps share one justification: the offsets are the
+        // kernel's for this socket, each size is the one just set for that
+        // ring, and the descriptor types match the rings (u64 for fill and
+        // completion, xdp_desc for RX and TX).
+        // SAFETY: see above.
+        let fill = unsafe { ProdRing::map(fd, &off.fr, sizes.fill, fill_pg) }
+            .map_err(|e| ("mmap(fill ring)", e))?;
+        // SAFETY: see above.
+        let comp = unsafe { ConsRing::map(fd, &off.cr, sizes.comp, comp_pg) }
+            .map_err(|e| ("mmap(completion ring)", e))?;
+        // SAFETY: see above.
+        let rx = unsafe { ConsRing::map(fd, &off.rx, sizes.rx, libc::XDP_PGOFF_RX_RING) }
+            .map_err(|e| ("mmap(RX ring)", e))?;
+        // SAFETY: see above.
+        let tx = unsafe { ProdRing::map(fd, &off.tx, sizes.tx, libc::XDP_PGOFF_TX_RING) }
+            .map_err(|e| ("mmap(TX ring)", e))?;
+        Ok(Rings { fill, comp, rx, tx })
+    }
+}
+
 /// A mapped ring; unmapped on drop.
 #[derive(Debug)]
 struct RingMap<T> {

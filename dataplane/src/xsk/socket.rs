@@ -5,10 +5,9 @@
 //! sharing crosses devices or queues, and it keeps each ring single-producer
 //! single-consumer.
 
-use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use super::ring::{ConsRing, ProdRing};
+use super::ring::{ConsRing, ProdRing, RingSizes, Rings};
 use super::sys;
 use super::umem::Area;
 use super::BusyPoll;
@@ -19,15 +18,6 @@ pub(crate) enum UmemSource<'a> {
     Register { area: &'a Area, headroom: u32 },
     /// Later sockets: share the UMEM of this already bound socket.
     Share(BorrowedFd<'a>),
-}
-
-/// Ring sizes of one socket (all powers of two, validated by the caller).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RingSizes {
-    pub(crate) fill: u32,
-    pub(crate) comp: u32,
-    pub(crate) rx: u32,
-    pub(crate) tx: u32,
 }
 
 /// A bound AF_XDP socket.
@@ -43,8 +33,7 @@ pub(crate) struct XskSocket {
     pub(crate) zerocopy: bool,
 }
 
-/// The step that failed, for error messages.
-pub(crate) type StepError = (&'static str, io::Error);
+pub(crate) use super::ring::StepError;
 
 impl XskSocket {
     /// Creates, configures, maps and binds a socket. `flags` are the bind
@@ -62,63 +51,14 @@ impl XskSocket {
         let fd = sys::xsk_socket().map_err(|e| ("socket(AF_XDP)", e))?;
         let (flags, shared) = match umem {
             UmemSource::Register { area, headroom } => {
-                sys::umem_reg(
-                    &fd,
-                    area.base_addr(),
-                    area.len() as u64,
-                    area.frame_size(),
-                    headroom,
-                )
-                .map_err(|e| ("setsockopt(XDP_UMEM_REG)", e))?;
+                sys::umem_reg(&fd, area, headroom).map_err(|e| ("setsockopt(XDP_UMEM_REG)", e))?;
                 (flags, None)
             }
             UmemSource::Share(primary) => (libc::XDP_SHARED_UMEM, Some(primary)),
         };
-        let sz = |opt, n, what| sys::ring_size(&fd, opt, n).map_err(|e| (what, e));
-        sz(
-            libc::XDP_UMEM_FILL_RING,
-            sizes.fill,
-            "setsockopt(XDP_UMEM_FILL_RING)",
-        )?;
-        sz(
-            libc::XDP_UMEM_COMPLETION_RING,
-            sizes.comp,
-            "setsockopt(XDP_UMEM_COMPLETION_RING)",
-        )?;
-        sz(libc::XDP_RX_RING, sizes.rx, "setsockopt(XDP_RX_RING)")?;
-        sz(libc::XDP_TX_RING, sizes.tx, "setsockopt(XDP_TX_RING)")?;
-        let off = sys::mmap_offsets(&fd).map_err(|e| ("getsockopt(XDP_MMAP_OFFSETS)", e))?;
-
-        // The four maps below share one justification: the offsets are the
-        // kernel's for this socket, the sizes are the ones just configured on
-        // it, and the descriptor types match the rings (u64 for fill and
-        // completion, xdp_desc for RX and TX).
-        // SAFETY: see above.
-        let fill = unsafe {
-            ProdRing::map(
-                &fd,
-                &off.fr,
-                sizes.fill,
-                libc::XDP_UMEM_PGOFF_FILL_RING as libc::off_t,
-            )
-        }
-        .map_err(|e| ("mmap(fill ring)", e))?;
-        // SAFETY: see above.
-        let comp = unsafe {
-            ConsRing::map(
-                &fd,
-                &off.cr,
-                sizes.comp,
-                libc::XDP_UMEM_PGOFF_COMPLETION_RING as libc::off_t,
-            )
-        }
-        .map_err(|e| ("mmap(completion ring)", e))?;
-        // SAFETY: see above.
-        let rx = unsafe { ConsRing::map(&fd, &off.rx, sizes.rx, libc::XDP_PGOFF_RX_RING) }
-            .map_err(|e| ("mmap(RX ring)", e))?;
-        // SAFETY: see above.
-        let tx = unsafe { ProdRing::map(&fd, &off.tx, sizes.tx, libc::XDP_PGOFF_TX_RING) }
-            .map_err(|e| ("mmap(TX ring)", e))?;
+        // Ring sizes, offsets and mappings in one step, so that the maps
+        // always match what the kernel allocated.
+        let Rings { fill, comp, rx, tx } = Rings::setup(&fd, sizes)?;
 
         sys::bind(&fd, ifindex, queue, flags, shared).map_err(|e| ("bind", e))?;
         if let Some(bp) = busy_poll {

@@ -6,6 +6,8 @@ use std::io;
 use std::mem::{size_of, MaybeUninit};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
+use super::umem::Area;
+
 /// Turns a `-1` return into the errno.
 fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
     if rc < 0 {
@@ -13,6 +15,13 @@ fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
     } else {
         Ok(rc)
     }
+}
+
+/// The system page size (the largest aligned-mode chunk).
+pub(crate) fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(p).unwrap_or(4096)
 }
 
 /// The ifindex of `name` in the calling thread's network namespace.
@@ -65,18 +74,13 @@ fn getsockopt<T: Copy>(fd: &OwnedFd, opt: libc::c_int) -> io::Result<T> {
     Ok(unsafe { v.assume_init() })
 }
 
-/// Registers `len` bytes at `addr` as the socket's UMEM.
-pub(crate) fn umem_reg(
-    fd: &OwnedFd,
-    addr: u64,
-    len: u64,
-    chunk_size: u32,
-    headroom: u32,
-) -> io::Result<()> {
+/// Registers `area` as the socket's UMEM (aligned chunks of the area's
+/// frame size, `headroom` extra bytes before RX data).
+pub(crate) fn umem_reg(fd: &OwnedFd, area: &Area, headroom: u32) -> io::Result<()> {
     let reg = libc::xdp_umem_reg {
-        addr,
-        len,
-        chunk_size,
+        addr: area.base_addr(),
+        len: area.len() as u64,
+        chunk_size: area.frame_size(),
         headroom,
         flags: 0,
         tx_metadata_len: 0,
