@@ -472,6 +472,14 @@ impl FrameIo for XskIo {
             .bytes_mut(frame, frame.offset(), frame.offset() + frame.len())
     }
 
+    fn chunk(&self, frame: &Frame) -> &[u8] {
+        self.area.bytes(frame, 0, frame.capacity())
+    }
+
+    fn chunk_mut(&mut self, frame: &Frame) -> &mut [u8] {
+        self.area.bytes_mut(frame, 0, frame.capacity())
+    }
+
     fn meta(&self, frame: &Frame, len: usize) -> Option<&[u8]> {
         let start = frame.offset().checked_sub(len)?;
         Some(self.area.bytes(frame, start, frame.offset()))

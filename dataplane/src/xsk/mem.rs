@@ -150,6 +150,14 @@ impl FrameIo for MemIo {
             .bytes_mut(frame, frame.offset(), frame.offset() + frame.len())
     }
 
+    fn chunk(&self, frame: &Frame) -> &[u8] {
+        self.area.bytes(frame, 0, frame.capacity())
+    }
+
+    fn chunk_mut(&mut self, frame: &Frame) -> &mut [u8] {
+        self.area.bytes_mut(frame, 0, frame.capacity())
+    }
+
     fn meta(&self, frame: &Frame, len: usize) -> Option<&[u8]> {
         let start = frame.offset().checked_sub(len)?;
         Some(self.area.bytes(frame, start, frame.offset()))
@@ -235,6 +243,25 @@ mod tests {
         let mut f = io.send(PortId::new(9), f).unwrap_err();
         assert!(f.set_len(MIN_FRAME_LEN - 1));
         let f = io.send(PortId::new(0), f).unwrap_err();
+        io.free(f);
+    }
+
+    /// The buffer-plus-offsets view the engine works with.
+    #[test]
+    fn chunk_view_and_window() {
+        let mut io = io();
+        assert!(io.inject(PortId::new(0), &[9; 8], b"0123456789abcdef"));
+        let mut v = Vec::new();
+        io.recv(PortId::new(0), &mut v, 1);
+        let mut f = v.pop().unwrap();
+        let (off, len) = (f.offset(), f.len());
+        assert_eq!(io.chunk(&f).len(), f.capacity());
+        assert_eq!(&io.chunk(&f)[off - 8..off], &[9; 8]);
+        // Prepend 4 bytes in the headroom through the chunk, then move the
+        // window over them.
+        io.chunk_mut(&f)[off - 4..off].copy_from_slice(b"HDR:");
+        assert!(f.set_window(off - 4, len + 4));
+        assert_eq!(io.data(&f), b"HDR:0123456789abcdef");
         io.free(f);
     }
 

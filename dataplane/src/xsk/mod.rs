@@ -28,7 +28,8 @@
 //!   the chunk, as do frames from [`FrameIo::alloc`]; that is room for the 70
 //!   bytes of IPv6 VXLAN outer headers plus metadata with `headroom = 0`.
 //! * [`MemIo`] implements the same seam in memory, for tests and benches of
-//!   the pure engine.
+//!   the pure engine; [`PcapIo`] wraps any implementation and records every
+//!   frame received and sent to a pcap stream.
 //!
 //! # What it does not do
 //!
@@ -46,6 +47,7 @@
 mod afxdp;
 mod frame;
 mod mem;
+mod pcap;
 mod ring;
 mod socket;
 mod sys;
@@ -57,6 +59,7 @@ use std::io;
 pub use afxdp::{KernelStats, PortStats, XskIo};
 pub use frame::{Frame, FrameIdx, FreeFrames};
 pub use mem::{MemIo, Sent};
+pub use pcap::PcapIo;
 
 /// Bytes the kernel reserves before the packet data of every XDP buffer
 /// (`XDP_PACKET_HEADROOM`); the UMEM headroom comes on top of it.
@@ -352,6 +355,14 @@ pub trait FrameIo {
 
     /// The frame's data bytes, writable.
     fn data_mut(&mut self, frame: &Frame) -> &mut [u8];
+
+    /// The frame's whole chunk (headroom, data and tailroom,
+    /// [`Frame::capacity`] bytes), for code that works on a buffer plus
+    /// offsets; move the data window afterwards with [`Frame::set_window`].
+    fn chunk(&self, frame: &Frame) -> &[u8];
+
+    /// The frame's whole chunk, writable (see [`chunk`](Self::chunk)).
+    fn chunk_mut(&mut self, frame: &Frame) -> &mut [u8];
 
     /// The `len` bytes right before the data: the XDP metadata of a frame
     /// just received (read it before moving the data window). `None` when
