@@ -9,7 +9,7 @@ use super::ring::RingSizes;
 use super::socket::{UmemSource, XskSocket};
 use super::sys;
 use super::umem::Area;
-use super::{BindMode, BoundMode, FrameIo, PortId, XskConfig, XskError, MIN_FRAME_LEN};
+use super::{BindMode, BoundMode, FrameIo, PortId, Spares, XskConfig, XskError, MIN_FRAME_LEN};
 
 /// Kicks per port and flush while a copy-mode TX ring still holds frames
 /// (the kernel sends at most 32 frames per `sendto` in copy mode).
@@ -470,6 +470,11 @@ impl FrameIo for XskIo {
     fn data_mut(&mut self, frame: &Frame) -> &mut [u8] {
         self.area
             .bytes_mut(frame, frame.offset(), frame.offset() + frame.len())
+    }
+
+    fn split(&mut self, frame: &Frame) -> (&mut [u8], Spares<'_>) {
+        let off = self.cfg.data_offset();
+        self.area.split(&mut self.free, frame, off)
     }
 
     fn chunk(&self, frame: &Frame) -> &[u8] {

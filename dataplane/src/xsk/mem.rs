@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 
 use super::frame::{Frame, FrameIdx, FreeFrames};
 use super::umem::Area;
-use super::{FrameIo, PortId, XskConfig, XskError, MIN_FRAME_LEN};
+use super::{FrameIo, PortId, Spares, XskConfig, XskError, MIN_FRAME_LEN};
 
 /// One transmitted frame as recorded by [`MemIo`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,6 +150,11 @@ impl FrameIo for MemIo {
             .bytes_mut(frame, frame.offset(), frame.offset() + frame.len())
     }
 
+    fn split(&mut self, frame: &Frame) -> (&mut [u8], Spares<'_>) {
+        let off = self.data_offset;
+        self.area.split(&mut self.free, frame, off)
+    }
+
     fn chunk(&self, frame: &Frame) -> &[u8] {
         self.area.bytes(frame, 0, frame.capacity())
     }
@@ -263,6 +268,57 @@ mod tests {
         assert!(f.set_window(off - 4, len + 4));
         assert_eq!(io.data(&f), b"HDR:0123456789abcdef");
         io.free(f);
+    }
+
+    /// The engine's shape: rewrite the received chunk while allocating and
+    /// filling flood copies, then send them all.
+    #[test]
+    fn split_borrow_for_flood_copies() {
+        let mut io = io();
+        assert!(io.inject(PortId::new(0), &[], b"broadcast frame payload"));
+        let mut v = Vec::new();
+        io.recv(PortId::new(0), &mut v, 1);
+        let mut f = v.pop().unwrap();
+        let (off, len) = (f.offset(), f.len());
+        let mut copies = Vec::new();
+        {
+            let (buf, mut spares) = io.split(&f);
+            for tag in [b'1', b'2'] {
+                let mut c = spares.alloc().unwrap();
+                let chunk = spares.chunk_mut(&c);
+                chunk[off..off + len].copy_from_slice(&buf[off..off + len]);
+                chunk[off] = tag;
+                assert!(c.set_len(len));
+                copies.push(c);
+            }
+            buf[off] = b'0';
+            assert_eq!(spares.available(), 8 - 3);
+        }
+        assert!(f.set_len(len));
+        io.send(PortId::new(1), f).unwrap();
+        for c in copies {
+            io.send(PortId::new(1), c).unwrap();
+        }
+        let sent: Vec<_> = io
+            .take_sent(PortId::new(1))
+            .into_iter()
+            .map(|s| s.bytes)
+            .collect();
+        assert_eq!(sent[0], b"0roadcast frame payload");
+        assert_eq!(sent[1], b"1roadcast frame payload");
+        assert_eq!(sent[2], b"2roadcast frame payload");
+        io.flush();
+        assert_eq!(io.frames_free(), 8);
+    }
+
+    #[test]
+    #[should_panic(expected = "borrowed frame")]
+    fn spares_never_alias_the_borrowed_chunk() {
+        let mut io = io();
+        let f = io.alloc().unwrap();
+        let g = Frame::new(f.idx(), f.pool(), 0, 0, 2048);
+        let (_buf, mut spares) = io.split(&f);
+        let _ = spares.chunk_mut(&g);
     }
 
     #[test]

@@ -60,6 +60,7 @@ pub use afxdp::{KernelStats, PortStats, XskIo};
 pub use frame::{Frame, FrameIdx, FreeFrames};
 pub use mem::{MemIo, Sent};
 pub use pcap::PcapIo;
+pub use umem::Spares;
 
 /// Bytes the kernel reserves before the packet data of every XDP buffer
 /// (`XDP_PACKET_HEADROOM`); the UMEM headroom comes on top of it.
@@ -363,6 +364,12 @@ pub trait FrameIo {
 
     /// The frame's whole chunk, writable (see [`chunk`](Self::chunk)).
     fn chunk_mut(&mut self, frame: &Frame) -> &mut [u8];
+
+    /// Borrows `frame`'s whole chunk (as [`chunk_mut`](Self::chunk_mut))
+    /// and, at the same time, [`Spares`] to allocate and write other frames —
+    /// what a rewrite that floods copies needs. Frames allocated from the
+    /// spares are sent or freed through `self` once the borrow ends.
+    fn split(&mut self, frame: &Frame) -> (&mut [u8], Spares<'_>);
 
     /// The `len` bytes right before the data: the XDP metadata of a frame
     /// just received (read it before moving the data window). `None` when

@@ -10,7 +10,7 @@
 use std::io::{self, Write};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::{Frame, FrameIo, PortId};
+use super::{Frame, FrameIo, PortId, Spares};
 
 /// pcap magic for microsecond timestamps.
 const MAGIC_USEC: u32 = 0xa1b2_c3d4;
@@ -135,6 +135,10 @@ impl<I: FrameIo, W: Write> FrameIo for PcapIo<I, W> {
 
     fn chunk_mut(&mut self, frame: &Frame) -> &mut [u8] {
         self.inner.chunk_mut(frame)
+    }
+
+    fn split(&mut self, frame: &Frame) -> (&mut [u8], Spares<'_>) {
+        self.inner.split(frame)
     }
 
     fn meta(&self, frame: &Frame, len: usize) -> Option<&[u8]> {

@@ -13,10 +13,11 @@
 //! never overlaps bytes the kernel may write.
 
 use std::io;
+use std::marker::PhantomData;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::frame::{Frame, FrameIdx};
+use super::frame::{Frame, FrameIdx, FreeFrames};
 
 /// Source of unique pool ids, so a frame is never used with another area.
 static NEXT_POOL: AtomicU32 = AtomicU32::new(1);
@@ -173,6 +174,94 @@ impl Area {
                 e - s,
             );
         }
+    }
+}
+
+impl Area {
+    /// Splits the borrow: `f`'s whole chunk, writable, and a [`Spares`] that
+    /// allocates, writes and frees *other* frames meanwhile.
+    pub(crate) fn split<'a>(
+        &'a mut self,
+        free: &'a mut FreeFrames,
+        f: &Frame,
+        data_offset: usize,
+    ) -> (&'a mut [u8], Spares<'a>) {
+        let (start, end) = self.range(f, 0, self.frame_size as usize);
+        // SAFETY: `start..end` is `f`'s chunk inside the mapping (checked by
+        // `range`), owned by userspace because `f` exists. `&'a mut self`
+        // makes this the only slice into the area for `'a` apart from the
+        // ones `Spares` hands out, which never cover `f.idx()`.
+        let buf =
+            unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr().add(start), end - start) };
+        let spares = Spares {
+            base: self.ptr,
+            len: self.len,
+            frame_size: self.frame_size,
+            count: self.count,
+            pool: self.pool,
+            excluded: f.idx(),
+            data_offset,
+            free,
+            _area: PhantomData,
+        };
+        (buf, spares)
+    }
+}
+
+/// The rest of a frame area while one frame's chunk is borrowed (see
+/// [`FrameIo::split`](super::FrameIo::split)): allocates free frames, gives
+/// their chunks, and frees them. It never gives out the borrowed chunk.
+#[derive(Debug)]
+pub struct Spares<'a> {
+    base: NonNull<u8>,
+    len: usize,
+    frame_size: u32,
+    count: u32,
+    pool: u32,
+    excluded: FrameIdx,
+    data_offset: usize,
+    free: &'a mut FreeFrames,
+    _area: PhantomData<&'a mut [u8]>,
+}
+
+impl Spares<'_> {
+    /// A free frame with an empty data window at the standard data offset.
+    pub fn alloc(&mut self) -> Option<Frame> {
+        let idx = self.free.pop()?;
+        let size = u16::try_from(self.frame_size).ok()?;
+        let off = u16::try_from(self.data_offset).ok()?;
+        Some(Frame::new(idx, self.pool, off, 0, size))
+    }
+
+    /// A frame's whole chunk, writable.
+    ///
+    /// # Panics
+    ///
+    /// If `f` belongs to another area or is the borrowed frame (neither can
+    /// happen with frames from [`alloc`](Self::alloc)).
+    pub fn chunk_mut(&mut self, f: &Frame) -> &mut [u8] {
+        assert_eq!(f.pool(), self.pool, "frame of another frame area");
+        assert_ne!(f.idx(), self.excluded, "the borrowed frame's chunk");
+        assert!(f.idx().get() < self.count);
+        let start = u64::from(f.idx().get()) * u64::from(self.frame_size);
+        let (start, n) = (start as usize, self.frame_size as usize);
+        assert!(start + n <= self.len);
+        // SAFETY: the chunk lies inside the mapping (checked above), is owned
+        // by userspace (`f` exists), and is not the excluded chunk, so it is
+        // disjoint from the slice `split` returned; `&mut self` allows one
+        // such slice at a time; the area outlives `'_` (PhantomData borrow).
+        unsafe { std::slice::from_raw_parts_mut(self.base.as_ptr().add(start), n) }
+    }
+
+    /// Returns a frame to the free stack.
+    pub fn free(&mut self, f: Frame) {
+        assert_eq!(f.pool(), self.pool, "frame of another frame area");
+        self.free.push(f.idx());
+    }
+
+    /// Frames left in the free stack.
+    pub fn available(&self) -> usize {
+        self.free.len()
     }
 }
 
