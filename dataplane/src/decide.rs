@@ -25,7 +25,7 @@ pub enum Ingress {
 
 impl Ingress {
     /// The location a source MAC arriving this way is learned at.
-    #[inline]
+    #[inline(always)]
     pub fn location(&self) -> Location {
         match *self {
             Ingress::Local(a) => Location::Local(a),
@@ -60,8 +60,9 @@ pub enum Egress {
 /// What the decision made of a frame.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Decision {
-    /// Known unicast: one egress.
-    Unicast,
+    /// Known unicast: one egress, returned by value (the egress list is
+    /// left empty: the common case never goes through memory).
+    Unicast(Egress),
     /// BUM: flooded to the egress list (at least one).
     Flood,
     /// Not forwarded.
@@ -81,11 +82,13 @@ pub enum DropReason {
     NoDestination,
 }
 
-/// Decides where a frame goes; writes the egress list into `out` (cleared
+/// Decides where a frame goes. Known unicast returns its one egress in
+/// [`Decision::Unicast`]; a flood writes its egress list into `out` (cleared
 /// first, so a caller that keeps one `Vec` per worker never allocates).
 ///
 /// `known` is the FDB location of the destination MAC, or `None` for BUM
 /// (group destination or unknown unicast).
+#[inline]
 pub fn decide(
     bd: &BridgeDomain,
     ingress: &Ingress,
@@ -98,8 +101,7 @@ pub fn decide(
             if !bd.hairpin && *ingress == Ingress::Local(a) {
                 return Decision::Drop(DropReason::Hairpin);
             }
-            out.push(Egress::Local(a));
-            Decision::Unicast
+            Decision::Unicast(Egress::Local(a))
         }
         Some(Location::Vtep(ip)) => {
             if matches!(ingress, Ingress::Vtep(_)) {
@@ -108,8 +110,7 @@ pub fn decide(
             let Some(vni) = bd.vni else {
                 return Decision::Drop(DropReason::NoVni);
             };
-            out.push(Egress::Vtep { ip, vni });
-            Decision::Unicast
+            Decision::Unicast(Egress::Vtep { ip, vni })
         }
         None => {
             for a in &bd.attachments {
@@ -155,14 +156,12 @@ mod tests {
         let mut out = Vec::new();
         let from = Ingress::Local(Attachment::untagged(PortId(1)));
         let d = decide(&bd(), &from, Some(Location::Vtep(vtep(2))), &mut out);
-        assert_eq!(d, Decision::Unicast);
-        assert_eq!(
-            out,
-            vec![Egress::Vtep {
-                ip: vtep(2),
-                vni: Vni::new(100).unwrap()
-            }]
-        );
+        let want = Egress::Vtep {
+            ip: vtep(2),
+            vni: Vni::new(100).unwrap(),
+        };
+        assert_eq!(d, Decision::Unicast(want));
+        assert!(out.is_empty());
         let to = Attachment::untagged(PortId(3));
         let d = decide(
             &bd(),
@@ -170,8 +169,7 @@ mod tests {
             Some(Location::Local(to)),
             &mut out,
         );
-        assert_eq!(d, Decision::Unicast);
-        assert_eq!(out, vec![Egress::Local(to)]);
+        assert_eq!(d, Decision::Unicast(Egress::Local(to)));
     }
 
     #[test]
@@ -189,7 +187,7 @@ mod tests {
         let mut on = bd();
         on.hairpin = true;
         let d = decide(&on, &Ingress::Local(a), Some(Location::Local(a)), &mut out);
-        assert_eq!(d, Decision::Unicast);
+        assert_eq!(d, Decision::Unicast(Egress::Local(a)));
         // Same port, other VLAN: not a hairpin.
         let other = Attachment::tagged(PortId(1), Vlan::new(5).unwrap());
         let d = decide(
@@ -198,7 +196,7 @@ mod tests {
             Some(Location::Local(a)),
             &mut out,
         );
-        assert_eq!(d, Decision::Unicast);
+        assert_eq!(d, Decision::Unicast(Egress::Local(a)));
     }
 
     #[test]

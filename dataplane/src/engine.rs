@@ -7,6 +7,7 @@
 //! plain [`Counters`]. It never blocks, never locks and, once its buffers
 //! have grown, never allocates per frame.
 
+use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use hashbrown::HashMap;
@@ -14,9 +15,24 @@ use hashbrown::HashMap;
 use crate::bridge::BridgeDomains;
 use crate::decide::{decide, Decision, DropReason, Egress, FrameMeta};
 use crate::fdb::{FdbReplica, LearnOutcome, Tick};
-use crate::rewrite::{encap, push_vlan, EncapParams, RewriteError};
-use crate::types::MacAddr;
+use crate::rewrite::{push_vlan, EncapParams, EncapTemplate, RewriteError};
+use crate::types::{MacAddr, Vni};
 use crate::wire::{ethernet, vxlan};
+
+/// A remote VTEP address as a map key that hashes in one step (one word for
+/// IPv4, two for IPv6) instead of `IpAddr`'s tag-then-bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct VtepIp(IpAddr);
+
+impl Hash for VtepIp {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        match self.0 {
+            IpAddr::V4(a) => state.write_u64(u64::from(u32::from(a))),
+            IpAddr::V6(a) => state.write_u128(u128::from(a)),
+        }
+    }
+}
 
 /// Settings of the outer headers this node writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -158,7 +174,11 @@ pub struct Engine {
     replica: FdbReplica,
     bds: BridgeDomains,
     encap: EncapConfig,
-    next_hops: HashMap<IpAddr, MacAddr>,
+    next_hops: HashMap<VtepIp, MacAddr>,
+    /// Outer headers per remote VTEP, rebuilt whenever a next hop or the
+    /// encapsulation settings change; absent when no local address of the
+    /// VTEP's family is configured.
+    templates: HashMap<VtepIp, EncapTemplate>,
     counters: Counters,
     egress: Vec<Egress>,
     now: Tick,
@@ -179,6 +199,7 @@ impl Engine {
             bds,
             encap,
             next_hops: HashMap::new(),
+            templates: HashMap::new(),
             counters: Counters::default(),
             egress: Vec::with_capacity(flood_max.max(16)),
             now: Tick(0),
@@ -197,12 +218,13 @@ impl Engine {
     pub fn set_next_hop(&mut self, vtep: IpAddr, mac: Option<MacAddr>) {
         match mac {
             Some(m) => {
-                self.next_hops.insert(vtep, m);
+                self.next_hops.insert(VtepIp(vtep), m);
             }
             None => {
-                self.next_hops.remove(&vtep);
+                self.next_hops.remove(&VtepIp(vtep));
             }
         }
+        self.rebuild_template(vtep);
     }
 
     /// The bridge domains, to change between batches.
@@ -210,9 +232,47 @@ impl Engine {
         &mut self.bds
     }
 
-    /// The encapsulation settings, to change between batches.
-    pub fn encap_config_mut(&mut self) -> &mut EncapConfig {
-        &mut self.encap
+    /// The encapsulation settings.
+    pub fn encap_config(&self) -> &EncapConfig {
+        &self.encap
+    }
+
+    /// Replaces the encapsulation settings (between batches).
+    pub fn set_encap_config(&mut self, encap: EncapConfig) {
+        self.encap = encap;
+        let vteps: Vec<IpAddr> = self.next_hops.keys().map(|k| k.0).collect();
+        for vtep in vteps {
+            self.rebuild_template(vtep);
+        }
+    }
+
+    fn rebuild_template(&mut self, vtep: IpAddr) {
+        let template = self.next_hops.get(&VtepIp(vtep)).and_then(|&dst_mac| {
+            let src_ip = match vtep {
+                IpAddr::V4(_) => self.encap.local_v4.map(IpAddr::V4),
+                IpAddr::V6(_) => self.encap.local_v6.map(IpAddr::V6),
+            }?;
+            let params = EncapParams {
+                src_mac: self.encap.src_mac,
+                dst_mac,
+                src_ip,
+                dst_ip: vtep,
+                vni: Vni::new(0).unwrap_or_else(|| unreachable!("0 is a VNI")),
+                dst_port: self.encap.dst_port,
+                ttl: self.encap.ttl,
+                dont_frag: self.encap.dont_frag,
+                mtu: self.encap.mtu,
+            };
+            EncapTemplate::new(&params).ok()
+        });
+        match template {
+            Some(t) => {
+                self.templates.insert(VtepIp(vtep), t);
+            }
+            None => {
+                self.templates.remove(&VtepIp(vtep));
+            }
+        }
     }
 
     /// This worker's FDB replica.
@@ -280,8 +340,24 @@ impl Engine {
         } else {
             self.replica.lookup(meta.bd, dst)
         };
+        let rw = Rewriter {
+            next_hops: &self.next_hops,
+            templates: &self.templates,
+        };
         match decide(bd, &meta.ingress, known, &mut self.egress) {
-            Decision::Unicast => self.counters.unicast += 1,
+            Decision::Unicast(e) => {
+                self.counters.unicast += 1;
+                let Some((start, n)) = rw.rewrite(&e, buf, headroom, len, &mut self.counters)
+                else {
+                    return Verdict::default();
+                };
+                tx.send_in_place(&e, start, n);
+                self.counters.tx += 1;
+                return Verdict {
+                    consumed: true,
+                    sent: 1,
+                };
+            }
             Decision::Flood => self.counters.flooded += 1,
             Decision::Drop(reason) => {
                 let c = &mut self.counters;
@@ -298,10 +374,6 @@ impl Engine {
         let mut verdict = Verdict::default();
         let Some((last, copies)) = self.egress.split_last() else {
             return verdict;
-        };
-        let rw = Rewriter {
-            encap: &self.encap,
-            next_hops: &self.next_hops,
         };
         for e in copies {
             let Some(spare) = tx.spare() else {
@@ -357,13 +429,13 @@ fn count_learn(c: &mut Counters, outcome: LearnOutcome) {
 
 /// The rewriting half of the engine, borrowed apart from the egress list.
 struct Rewriter<'a> {
-    encap: &'a EncapConfig,
-    next_hops: &'a HashMap<IpAddr, MacAddr>,
+    next_hops: &'a HashMap<VtepIp, MacAddr>,
+    templates: &'a HashMap<VtepIp, EncapTemplate>,
 }
 
 impl Rewriter<'_> {
     /// Rewrites the frame for one egress; `None` when dropped (counted).
-    #[inline]
+    #[inline(always)]
     fn rewrite(
         &self,
         egress: &Egress,
@@ -377,32 +449,17 @@ impl Rewriter<'_> {
                 None => Ok((headroom, len)),
                 Some(vlan) => push_vlan(buf, headroom, len, vlan),
             },
-            Egress::Vtep { ip, vni } => {
-                let Some(&dst_mac) = self.next_hops.get(&ip) else {
-                    c.drop_no_next_hop += 1;
+            Egress::Vtep { ip, vni } => match self.templates.get(&VtepIp(ip)) {
+                Some(t) => t.apply(buf, headroom, len, vni),
+                None => {
+                    if self.next_hops.contains_key(&VtepIp(ip)) {
+                        c.drop_no_local_addr += 1;
+                    } else {
+                        c.drop_no_next_hop += 1;
+                    }
                     return None;
-                };
-                let src_ip = match ip {
-                    IpAddr::V4(_) => self.encap.local_v4.map(IpAddr::V4),
-                    IpAddr::V6(_) => self.encap.local_v6.map(IpAddr::V6),
-                };
-                let Some(src_ip) = src_ip else {
-                    c.drop_no_local_addr += 1;
-                    return None;
-                };
-                let params = EncapParams {
-                    src_mac: self.encap.src_mac,
-                    dst_mac,
-                    src_ip,
-                    dst_ip: ip,
-                    vni,
-                    dst_port: self.encap.dst_port,
-                    ttl: self.encap.ttl,
-                    dont_frag: self.encap.dont_frag,
-                    mtu: self.encap.mtu,
-                };
-                encap(buf, headroom, len, &params)
-            }
+                }
+            },
         };
         match result {
             Ok(r) => Some(r),
@@ -461,6 +518,7 @@ impl MemTx {
     }
 
     /// Forgets what was sent and makes every spare free again.
+    #[inline]
     pub fn clear(&mut self) {
         self.used = 0;
         self.sent.clear();
@@ -478,10 +536,12 @@ impl MemTx {
 }
 
 impl TxFrames for MemTx {
+    #[inline]
     fn spare(&mut self) -> Option<&mut [u8]> {
         self.spares.get_mut(self.used).map(|b| &mut b[..])
     }
 
+    #[inline]
     fn send_spare(&mut self, egress: &Egress, start: usize, len: usize) {
         self.sent.push(Sent {
             egress: *egress,
@@ -492,8 +552,10 @@ impl TxFrames for MemTx {
         self.used += 1;
     }
 
+    #[inline]
     fn discard_spare(&mut self) {}
 
+    #[inline]
     fn send_in_place(&mut self, egress: &Egress, start: usize, len: usize) {
         self.sent.push(Sent {
             egress: *egress,

@@ -21,6 +21,7 @@ impl MacAddr {
     ///
     /// # Panics
     /// If `bytes` is shorter than six bytes.
+    #[inline]
     pub fn from_bytes(bytes: &[u8]) -> MacAddr {
         let mut mac = [0u8; 6];
         mac.copy_from_slice(&bytes[..6]);
@@ -33,6 +34,7 @@ impl MacAddr {
     }
 
     /// True for group addresses (I/G bit set): multicast and broadcast.
+    #[inline]
     pub const fn is_multicast(&self) -> bool {
         self.0[0] & 0x01 != 0
     }
@@ -43,17 +45,20 @@ impl MacAddr {
     }
 
     /// True for `00:00:00:00:00:00`.
+    #[inline]
     pub fn is_zero(&self) -> bool {
         *self == Self::ZERO
     }
 
     /// True when the address may be learned as a source: an individual
     /// (unicast), non-zero address.
+    #[inline]
     pub fn is_learnable(&self) -> bool {
         !self.is_multicast() && !self.is_zero()
     }
 
     /// The address as the low 48 bits of a `u64` (big-endian order).
+    #[inline]
     pub const fn to_u64(&self) -> u64 {
         let b = self.0;
         (b[0] as u64) << 40

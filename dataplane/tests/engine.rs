@@ -330,14 +330,17 @@ fn over_mtu_and_unresolved_vteps_are_counted() {
     let v = e.process(&from(access(1)), &mut buf, HEADROOM, 64, &mut tx);
     assert!(!v.consumed);
     assert_eq!(e.counters().drop_no_next_hop, 1);
-    e.encap_config_mut().local_v4 = None;
+    let mut cfg = *e.encap_config();
+    cfg.local_v4 = None;
+    e.set_encap_config(cfg);
     e.set_next_hop(v4(1), Some(NEXT_HOP));
     e.process(&from(access(1)), &mut buf, HEADROOM, 64, &mut tx);
     assert_eq!(e.counters().drop_no_local_addr, 1);
     // Too little headroom for the outer headers.
     let mut small = vec![0u8; 40 + 64];
     small[40..].copy_from_slice(&udp_frame(mac(1), mac(2), 1, 64));
-    e.encap_config_mut().local_v4 = Some(Ipv4Addr::new(192, 0, 2, 10));
+    cfg.local_v4 = Some(Ipv4Addr::new(192, 0, 2, 10));
+    e.set_encap_config(cfg);
     e.process(&from(access(1)), &mut small, 40, 64, &mut tx);
     assert_eq!(e.counters().drop_no_headroom, 1);
 }

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use super::{check_room, RewriteError};
 use crate::types::{MacAddr, Vni};
-use crate::wire::{ethernet, ipv4, ipv6, udp, vxlan, EtherType, IpProtocol};
+use crate::wire::{checksum, ethernet, ipv4, ipv6, udp, vxlan, EtherType, IpProtocol};
 
 /// Outer headers over IPv4: Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8.
 pub const OUTER_V4_LEN: usize =
@@ -46,84 +46,183 @@ pub struct EncapParams {
 ///
 /// The IPv4 header checksum is computed; the UDP checksum is 0 over IPv4 and
 /// computed over IPv6. The UDP source port is [`source_port`] of the inner
-/// frame. The inner frame is not touched.
+/// frame. The inner frame is not touched. A worker sending many frames to
+/// one VTEP keeps an [`EncapTemplate`] instead, which this builds each call.
 pub fn encap(
     buf: &mut [u8],
     headroom: usize,
     len: usize,
     p: &EncapParams,
 ) -> Result<(usize, usize), RewriteError> {
-    let v6 = match (p.src_ip, p.dst_ip) {
-        (IpAddr::V4(_), IpAddr::V4(_)) => false,
-        (IpAddr::V6(_), IpAddr::V6(_)) => true,
-        _ => return Err(RewriteError::FamilyMismatch),
-    };
-    let outer = if v6 { OUTER_V6_LEN } else { OUTER_V4_LEN };
-    check_room(buf.len(), headroom, len, outer)?;
-    let ip_len = outer - ethernet::HEADER_LEN + len;
-    if ip_len > p.mtu {
-        return Err(RewriteError::TooBig {
-            len: ip_len,
-            mtu: p.mtu,
-        });
-    }
-    let start = headroom - outer;
-    let sport = source_port(&buf[headroom..headroom + len]);
-    let udp_len = udp::HEADER_LEN + vxlan::HEADER_LEN + len;
-
-    let (eth_buf, rest) = buf[start..headroom + len].split_at_mut(ethernet::HEADER_LEN);
-    let ip_hdr_len = if v6 {
-        ipv6::HEADER_LEN
-    } else {
-        ipv4::HEADER_LEN
-    };
-    let (ip_buf, l4) = rest.split_at_mut(ip_hdr_len);
-
-    let mut eth = ethernet::Frame::new_unchecked(eth_buf);
-    eth.set_dst_addr(p.dst_mac);
-    eth.set_src_addr(p.src_mac);
-    eth.set_ethertype(if v6 { EtherType::Ipv6 } else { EtherType::Ipv4 });
-
-    udp::Repr {
-        src_port: sport,
-        dst_port: p.dst_port,
-        payload_len: vxlan::HEADER_LEN + len,
-    }
-    .emit(&mut udp::Packet::new_unchecked(&mut *l4));
-    vxlan::Repr { vni: p.vni }.emit(&mut vxlan::Header::new_unchecked(
-        &mut l4[udp::HEADER_LEN..],
-    ));
-
-    match (p.src_ip, p.dst_ip) {
-        (IpAddr::V4(src), IpAddr::V4(dst)) => {
-            ipv4::Repr {
-                src_addr: src,
-                dst_addr: dst,
-                protocol: IpProtocol::Udp,
-                payload_len: udp_len,
-                ttl: p.ttl,
-                dont_frag: p.dont_frag,
-                dscp_ecn: 0,
-            }
-            .emit(&mut ipv4::Packet::new_unchecked(ip_buf));
-        }
-        (IpAddr::V6(src), IpAddr::V6(dst)) => {
-            ipv6::Repr {
-                src_addr: src,
-                dst_addr: dst,
-                next_header: IpProtocol::Udp,
-                payload_len: udp_len,
-                hop_limit: p.ttl,
-                traffic_class: 0,
-                flow_label: 0,
-            }
-            .emit(&mut ipv6::Packet::new_unchecked(ip_buf));
-            udp::Packet::new_unchecked(l4).fill_checksum(p.src_ip, p.dst_ip);
-        }
-        _ => unreachable!("families checked above"),
-    }
-    Ok((start, outer + len))
+    EncapTemplate::new(p)?.apply(buf, headroom, len, p.vni)
 }
+
+/// The outer headers towards one remote VTEP, prepared once: per frame only
+/// the lengths, the checksums, the source port and the VNI change, so
+/// [`apply`](Self::apply) copies the template and patches those fields.
+/// Checksums are computed from values, never by reading back the bytes just
+/// written (which would stall on store forwarding).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EncapTemplate {
+    /// The outer headers, lengths / checksums / port / VNI zeroed.
+    hdr: [u8; OUTER_V6_LEN],
+    /// 50 for IPv4, 70 for IPv6.
+    outer_len: usize,
+    v6: bool,
+    /// IPv4: unfolded sum of the IPv4 header with zero length and checksum.
+    /// IPv6: unfolded sum of the pseudo-header addresses and next header,
+    /// the UDP destination port and the VXLAN flags.
+    partial: u64,
+    mtu: usize,
+}
+
+mod outer {
+    //! Offsets of the patched fields in the outer headers.
+    use crate::wire::{ethernet, ipv4, ipv6, udp};
+    pub const IP: usize = ethernet::HEADER_LEN;
+    pub const UDP_V4: usize = IP + ipv4::HEADER_LEN;
+    pub const UDP_V6: usize = IP + ipv6::HEADER_LEN;
+    pub const VXLAN_V4: usize = UDP_V4 + udp::HEADER_LEN;
+    pub const VXLAN_V6: usize = UDP_V6 + udp::HEADER_LEN;
+}
+
+impl EncapTemplate {
+    /// The template for the tunnel `p` describes. The VNI is given per frame
+    /// to [`apply`](Self::apply), so one template serves every bridge domain
+    /// towards that VTEP; `p.vni` only fills the template's own bytes.
+    /// Errors when the address families differ.
+    pub fn new(p: &EncapParams) -> Result<EncapTemplate, RewriteError> {
+        let mut hdr = [0u8; OUTER_V6_LEN];
+        let v6 = match (p.src_ip, p.dst_ip) {
+            (IpAddr::V4(_), IpAddr::V4(_)) => false,
+            (IpAddr::V6(_), IpAddr::V6(_)) => true,
+            _ => return Err(RewriteError::FamilyMismatch),
+        };
+        ethernet::Repr {
+            src_addr: p.src_mac,
+            dst_addr: p.dst_mac,
+            ethertype: if v6 { EtherType::Ipv6 } else { EtherType::Ipv4 },
+        }
+        .emit(&mut ethernet::Frame::new_unchecked(&mut hdr[..]));
+        let (udp_at, vxlan_at) = if v6 {
+            (outer::UDP_V6, outer::VXLAN_V6)
+        } else {
+            (outer::UDP_V4, outer::VXLAN_V4)
+        };
+        let partial = match (p.src_ip, p.dst_ip) {
+            (IpAddr::V4(src), IpAddr::V4(dst)) => {
+                let mut ip = ipv4::Packet::new_unchecked(&mut hdr[outer::IP..udp_at]);
+                ipv4::Repr {
+                    src_addr: src,
+                    dst_addr: dst,
+                    protocol: IpProtocol::Udp,
+                    payload_len: 0,
+                    ttl: p.ttl,
+                    dont_frag: p.dont_frag,
+                    dscp_ecn: 0,
+                }
+                .emit(&mut ip);
+                ip.set_total_len(0);
+                ip.set_checksum(0);
+                checksum::sum(&hdr[outer::IP..udp_at])
+            }
+            (IpAddr::V6(src), IpAddr::V6(dst)) => {
+                ipv6::Repr {
+                    src_addr: src,
+                    dst_addr: dst,
+                    next_header: IpProtocol::Udp,
+                    payload_len: 0,
+                    hop_limit: p.ttl,
+                    traffic_class: 0,
+                    flow_label: 0,
+                }
+                .emit(&mut ipv6::Packet::new_unchecked(
+                    &mut hdr[outer::IP..udp_at],
+                ));
+                checksum::pseudo_v6(src, dst, IpProtocol::Udp.into(), 0)
+                    + u64::from(p.dst_port)
+                    + u64::from(VXLAN_FLAGS_WORD)
+            }
+            _ => unreachable!("families checked above"),
+        };
+        udp::Packet::new_unchecked(&mut hdr[udp_at..vxlan_at]).set_dst_port(p.dst_port);
+        vxlan::Header::new_unchecked(&mut hdr[vxlan_at..]).set_vni(p.vni);
+        Ok(EncapTemplate {
+            hdr,
+            outer_len: if v6 { OUTER_V6_LEN } else { OUTER_V4_LEN },
+            v6,
+            partial,
+            mtu: p.mtu,
+        })
+    }
+
+    /// Bytes of outer headers: 50 (IPv4) or 70 (IPv6).
+    pub fn outer_len(&self) -> usize {
+        self.outer_len
+    }
+
+    /// Encapsulates the inner frame at `buf[headroom .. headroom + len]`
+    /// with `vni`; returns the outer frame's `(start, len)`. Same contract
+    /// as [`encap`].
+    #[inline]
+    pub fn apply(
+        &self,
+        buf: &mut [u8],
+        headroom: usize,
+        len: usize,
+        vni: Vni,
+    ) -> Result<(usize, usize), RewriteError> {
+        let outer_len = self.outer_len;
+        check_room(buf.len(), headroom, len, outer_len)?;
+        let ip_len = outer_len - ethernet::HEADER_LEN + len;
+        if ip_len > self.mtu {
+            return Err(RewriteError::TooBig {
+                len: ip_len,
+                mtu: self.mtu,
+            });
+        }
+        let start = headroom - outer_len;
+        let (head, inner) = buf[start..headroom + len].split_at_mut(outer_len);
+        let sport = source_port(inner);
+        let udp_len = udp::HEADER_LEN + vxlan::HEADER_LEN + len;
+        head.copy_from_slice(&self.hdr[..outer_len]);
+        let (udp_at, vxlan_at) = if self.v6 {
+            (outer::UDP_V6, outer::VXLAN_V6)
+        } else {
+            (outer::UDP_V4, outer::VXLAN_V4)
+        };
+        vxlan::Header::new_unchecked(&mut head[vxlan_at..]).set_vni(vni);
+        if self.v6 {
+            ipv6::Packet::new_unchecked(&mut head[outer::IP..udp_at])
+                .set_payload_len(udp_len as u16);
+            // Pseudo-header length and UDP length field (both udp_len), the
+            // source port, the VNI words, and the inner frame.
+            let v = vni.get();
+            let sum = self.partial
+                + 2 * udp_len as u64
+                + u64::from(sport)
+                + u64::from((v >> 8) & 0xffff)
+                + u64::from((v & 0xff) << 8)
+                + checksum::sum(inner);
+            let c = !checksum::fold(sum);
+            let mut u = udp::Packet::new_unchecked(&mut head[udp_at..vxlan_at]);
+            u.set_src_port(sport);
+            u.set_len(udp_len as u16);
+            u.set_checksum(if c == 0 { 0xffff } else { c });
+        } else {
+            let mut ip = ipv4::Packet::new_unchecked(&mut head[outer::IP..udp_at]);
+            ip.set_total_len(ip_len as u16);
+            ip.set_checksum(!checksum::fold(self.partial + ip_len as u64));
+            let mut u = udp::Packet::new_unchecked(&mut head[udp_at..vxlan_at]);
+            u.set_src_port(sport);
+            u.set_len(udp_len as u16);
+        }
+        Ok((start, outer_len + len))
+    }
+}
+
+/// The first 16-bit word of a VXLAN header: flags with I set.
+const VXLAN_FLAGS_WORD: u16 = 0x0800;
 
 /// A hash of the inner frame's flow: MACs and EtherType, plus for IPv4/IPv6
 /// the addresses and protocol, plus TCP/UDP ports of unfragmented packets.
@@ -176,6 +275,7 @@ pub fn flow_hash(inner: &[u8]) -> u32 {
 
 /// The outer UDP source port for an inner frame: [`flow_hash`] folded into
 /// 49152–65535.
+#[inline]
 pub fn source_port(inner: &[u8]) -> u16 {
     SOURCE_PORT_MIN | (flow_hash(inner) as u16 & 0x3fff)
 }

@@ -9,7 +9,9 @@
 pub mod encap;
 pub mod vlan;
 
-pub use encap::{encap, flow_hash, source_port, EncapParams, OUTER_V4_LEN, OUTER_V6_LEN};
+pub use encap::{
+    encap, flow_hash, source_port, EncapParams, EncapTemplate, OUTER_V4_LEN, OUTER_V6_LEN,
+};
 pub use vlan::push_vlan;
 
 /// Why a frame could not be rewritten.

@@ -12,6 +12,7 @@ const MACS_LEN: usize = 12;
 /// Pushes an 802.1Q tag (priority 0) carrying `vlan` onto the frame at
 /// `buf[headroom .. headroom + len]`; returns the tagged frame's
 /// `(start, len)`, which is `(headroom - 4, len + 4)`.
+#[inline]
 pub fn push_vlan(
     buf: &mut [u8],
     headroom: usize,

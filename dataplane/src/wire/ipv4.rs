@@ -255,7 +255,15 @@ impl Repr {
         p.set_protocol(self.protocol);
         p.set_src_addr(self.src_addr);
         p.set_dst_addr(self.dst_addr);
-        p.fill_checksum();
+        // From the values, not by reading back the bytes just written.
+        let flags = if self.dont_frag { FLAG_DF } else { 0 };
+        let sum = u64::from(0x4500 | u16::from(self.dscp_ecn))
+            + u64::from(total)
+            + u64::from(flags)
+            + u64::from(u16::from(self.ttl) << 8 | u16::from(u8::from(self.protocol)))
+            + checksum::sum(&self.src_addr.octets())
+            + checksum::sum(&self.dst_addr.octets());
+        p.set_checksum(!checksum::fold(sum));
     }
 }
 
