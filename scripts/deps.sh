@@ -7,7 +7,8 @@ set -euo pipefail
 
 pkgs=(clang llvm libbpf-dev libelf-dev zlib1g-dev m4 pkg-config make gcc bpftool
       linux-libc-dev iproute2 ethtool iputils-ping tcpdump iperf3 python3 python3-scapy
-      procps kmod)
+      python3-prometheus-client
+      procps kmod shellcheck)
 
 missing=()
 for p in "${pkgs[@]}"; do

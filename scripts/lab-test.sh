@@ -129,10 +129,10 @@ arp_head_end() {
     tcpdump_wait arp6 || { echo "no encapsulated ARP broadcast to compute B"; return 1; }
     local got
     got=$(nsx vm1 ip -j neigh show "${LAB_VM_IP[vma]}" dev eth0 |
-        python3 -c 'import json,sys; print(next((n.get("lladdr","") for n in json.load(sys.stdin)), ""))')
+        "$LAB_PYTHON" -c 'import json,sys; print(next((n.get("lladdr","") for n in json.load(sys.stdin)), ""))')
     [ "$got" = "$a_mac" ] || { echo "vm1 resolved ${LAB_VM_IP[vma]} to '$got', want $a_mac"; return 1; }
     got=$(nsx vma ip -j neigh show "${LAB_VM_IP[vm1]}" dev eth0 |
-        python3 -c 'import json,sys; print(next((n.get("lladdr","") for n in json.load(sys.stdin)), ""))')
+        "$LAB_PYTHON" -c 'import json,sys; print(next((n.get("lladdr","") for n in json.load(sys.stdin)), ""))')
     [ "$got" = "$v1_mac" ] || { echo "vmA has '$got' for vm1, want $v1_mac"; return 1; }
     echo "request replicated to $LAB_CA_UL4 and $LAB_CB_UL6; ${LAB_VM_IP[vma]} is at $a_mac"
 }
@@ -147,7 +147,7 @@ ping_summary() {   # ping_summary PING-FUNCTION ARGS...
     local out rc=0
     out=$("$@" 2>&1) || rc=$?
     [ "$rc" = 0 ] || { printf '%s\n' "$out"; return "$rc"; }
-    printf '%s\n' "$out" | python3 -c '
+    printf '%s\n' "$out" | "$LAB_PYTHON" -c '
 import re, sys
 t = sys.stdin.read()
 tx, rx = re.search(r"(\d+) packets transmitted, (\d+) received", t).groups()
@@ -161,7 +161,7 @@ vm_ping_df() { vm_ping "$1" "$2" -M "do" -s $((LAB_VM_MTU - 28)); }
 iperf() {   # iperf CLIENT SERVER [-R]
     local out="$TMP/iperf-$1-$2${3:-}.json"
     lab_iperf "$1" "$2" "$out" "${@:3}" || { tail -n 5 "$out"; return 1; }
-    python3 "$LAB_PY" iperf-summary "$out"
+    "$LAB_PYTHON" "$LAB_PY" iperf-summary "$out"
 }
 
 # network-node FDB as JSON (kernel bridge, or xvsctl)
@@ -179,24 +179,24 @@ fdb_has() {   # fdb_has VM --port P | --vtep IP
     local extra=()
     [ "$NODE" = xvs ] && extra=(--bd "vni$LAB_VNI")
     nn_fdb >"$TMP/fdb.json" || return 1
-    python3 "$LAB_PY" fdb-check --format "$NODE" --mac "${LAB_VM_MAC[$vm]}" "$@" "${extra[@]}" \
+    "$LAB_PYTHON" "$LAB_PY" fdb-check --format "$NODE" --mac "${LAB_VM_MAC[$vm]}" "$@" "${extra[@]}" \
         <"$TMP/fdb.json" && echo "${LAB_VM_MAC[$vm]} $*"
 }
 
 compute_fdb_has() {   # compute_fdb_has NODE VM VTEP: the compute node learned VM behind VTEP
     local c=$1 vm=$2 vtep=$3
     nsx "$c" bridge -j fdb show br br0 |
-        python3 "$LAB_PY" fdb-check --format kernel --mac "${LAB_VM_MAC[$vm]}" --vtep "$vtep" &&
+        "$LAB_PYTHON" "$LAB_PY" fdb-check --format kernel --mac "${LAB_VM_MAC[$vm]}" --vtep "$vtep" &&
         echo "${LAB_VM_MAC[$vm]} via $vtep"
 }
 
 config_ok() {
-    python3 "$LAB_PY" config-check "$LAB_STATE/xvsd.toml" && echo "$LAB_STATE/xvsd.toml"
+    "$LAB_PYTHON" "$LAB_PY" config-check "$LAB_STATE/xvsd.toml" && echo "$LAB_STATE/xvsd.toml"
 }
 
 config_novlan_ok() {
     "$LAB" config --no-vlan >"$TMP/novlan.toml" &&
-        python3 "$LAB_PY" config-check --no-vlan "$TMP/novlan.toml" && echo "without nn-vm3"
+        "$LAB_PYTHON" "$LAB_PY" config-check --no-vlan "$TMP/novlan.toml" && echo "without nn-vm3"
 }
 
 vlan_port() {
@@ -205,6 +205,23 @@ vlan_port() {
     mac=$(nsx vm3 cat /sys/class/net/eth0/address)
     [ "$mac" = "${LAB_VM_MAC[vm3]}" ] || { echo "vm3 eth0 is $mac"; return 1; }
     echo "nn-vm3 <-> vm3 eth0 $mac, VLAN $LAB_VM3_VLAN in the xvs config"
+}
+
+# The VLAN-10 path. The kernel node can't switch VLANs here (no 8021q, no
+# bridge VLAN filtering), so with it only the wiring and the probe are
+# tested: a responder on nn-vm3 answers vm3's tagged ARP, tagged. With xvs,
+# the real path: vm3's tagged ARP for vm1 answered by vm1 through xvsd.
+vlan_path() {
+    local probe="$LAB_LIB_DIR/vlan_probe.py" rpid rc=0
+    if [ "$NODE" = kernel ]; then
+        timeout 10 ip netns exec "$(ns nn)" "$LAB_PYTHON" "$probe" --iface nn-vm3 --respond --seconds 6 &
+        rpid=$!
+        sleep 1.5   # scapy's start-up; the probe retries for 3 s anyway
+    fi
+    timeout 10 ip netns exec "$(ns vm3)" "$LAB_PYTHON" "$probe" \
+        --target "${LAB_VM_IP[vm1]}" --expect-mac "${LAB_VM_MAC[vm1]}" --vlan "$LAB_VM3_VLAN" || rc=$?
+    if [ -n "${rpid:-}" ]; then kill "$rpid" 2>/dev/null; wait "$rpid" 2>/dev/null; fi
+    return "$rc"
 }
 
 # A stand-in xvsd: checks that it runs in the lab's nn namespace with the
@@ -297,6 +314,11 @@ if check "lab up (--node $NODE)" lab_up; then
     check "FDB compute A: vm1 behind VTEP $LAB_NN_UL4" compute_fdb_has ca vm1 "$LAB_NN_UL4"
     check "FDB compute B: vm1 behind VTEP $LAB_NN_UL6" compute_fdb_has cb vm1 "$LAB_NN_UL6"
     check "VLAN port: nn-vm3 and vm3 exist" vlan_port
+    if [ "$NODE" = kernel ]; then
+        check "VLAN $LAB_VM3_VLAN probe: vm3's tagged ARP answered tagged on nn-vm3 (wiring only)" vlan_path
+    else
+        check "VLAN $LAB_VM3_VLAN: vm3's tagged ARP for vm1 answered, re-tagged" vlan_path
+    fi
     check "xvsd config of the lab parses and matches (tomllib)" config_ok
     check "xvsd config --no-vlan parses and matches" config_novlan_ok
     if [ "$INJECT" = 1 ]; then

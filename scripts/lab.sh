@@ -79,7 +79,7 @@ default_id() {
 need_root() {
     [ "$(id -u)" -eq 0 ] || lab_die "run as root (network namespaces)"
     local t
-    for t in ip bridge ethtool ping python3 timeout ss; do
+    for t in ip bridge ethtool ping "$LAB_PYTHON" timeout ss; do
         command -v "$t" >/dev/null || lab_die "missing $t (scripts/deps.sh installs it)"
     done
 }
@@ -147,6 +147,14 @@ build_network_node_base() {
         veth nn "nn-$vm" "$vm" eth0
         ip -n "$n" link set "nn-$vm" mtu "$LAB_VM_MTU" up
     done
+    [ "$OPT_VLAN" = 0 ] || vlan_offload_off nn nn-vm3
+}
+
+# 802.1Q tags stay in the frame bytes (not in skb metadata) on vm3's link,
+# where XDP and AF_PACKET see them.
+vlan_offload_off() {
+    nsx "$1" ethtool -K "$2" txvlan off rxvlan off \
+        tx-vlan-stag-hw-insert off rx-vlan-stag-hw-parse off >/dev/null
 }
 
 # compute NODE VM LOCAL NN_ADDR: a plain Linux VTEP. vx100 learns remote MACs
@@ -188,7 +196,7 @@ build_vms() {
         ip -n "$n" link set eth0 address "${LAB_VM_MAC[$vm]}" mtu "$LAB_VM_MTU" up
         # vm3 has no 802.1Q device (no 8021q module here): its tagged frames
         # are crafted on an AF_PACKET socket, so eth0 carries no address.
-        [ "$vm" = vm3 ] && continue
+        [ "$vm" = vm3 ] && { vlan_offload_off vm3 eth0; continue; }
         ip -n "$n" addr add "${LAB_VM_IP[$vm]}/$LAB_VM_PLEN" dev eth0
     done
 }
@@ -360,7 +368,7 @@ lab_up() {
 }
 
 network_node_kernel_fdb() {
-    nsx nn bridge -j fdb show br br-nn | python3 "$LAB_PY" fdb-table
+    nsx nn bridge -j fdb show br br-nn | "$LAB_PYTHON" "$LAB_PY" fdb-table
 }
 
 network_node_xvs_fdb() {
@@ -446,7 +454,7 @@ demo_ping() {
 demo_iperf() {
     local out="$LAB_STATE/iperf-$1-$2.json"
     lab_iperf "$1" "$2" "$out" || { tail -n 3 "$out" 2>/dev/null; return 1; }
-    python3 "$LAB_PY" iperf-summary "$out"
+    "$LAB_PYTHON" "$LAB_PY" iperf-summary "$out"
 }
 
 show_fdb() {
@@ -464,7 +472,7 @@ show_counters() {
     fi
     local hdr=(--header)
     for n in nn ca cb; do
-        nsx "$n" ip -j -s link show | python3 "$LAB_PY" link-table --node "$n" "${hdr[@]}"
+        nsx "$n" ip -j -s link show | "$LAB_PYTHON" "$LAB_PY" link-table --node "$n" "${hdr[@]}"
         hdr=()
     done
 }

@@ -42,6 +42,10 @@ LAB_SOCK_DIR=/run/xvs
 
 LAB_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 LAB_PY="$LAB_LIB_DIR/lab.py"
+# Debian's python3 (3.11: tomllib; python3-scapy installs there), not a
+# pyenv or venv python3 that may come first on PATH.
+LAB_PYTHON=${XVS_LAB_PYTHON:-python3}
+if [ -z "${XVS_LAB_PYTHON:-}" ] && [ -x /usr/bin/python3 ]; then LAB_PYTHON=/usr/bin/python3; fi
 
 # ---------------------------------------------------------------- names
 # A lab id: letters, digits and '_' only, so "xvs-<id>-" never prefixes the
