@@ -7,7 +7,6 @@
 //! plain [`Counters`]. It never blocks, never locks and, once its buffers
 //! have grown, never allocates per frame.
 
-use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use hashbrown::HashMap;
@@ -19,18 +18,51 @@ use crate::rewrite::{push_vlan, EncapParams, EncapTemplate, RewriteError};
 use crate::types::{MacAddr, Vni};
 use crate::wire::{ethernet, vxlan};
 
-/// A remote VTEP address as a map key that hashes in one step (one word for
-/// IPv4, two for IPv6) instead of `IpAddr`'s tag-then-bytes.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-struct VtepIp(IpAddr);
+/// A map keyed by remote VTEP address, one integer-keyed table per family:
+/// the key hashes in one step from a register, never from an `IpAddr`
+/// copied through memory.
+#[derive(Clone, Debug)]
+struct VtepMap<T> {
+    v4: HashMap<u32, T>,
+    v6: HashMap<u128, T>,
+}
 
-impl Hash for VtepIp {
-    #[inline]
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        match self.0 {
-            IpAddr::V4(a) => state.write_u64(u64::from(u32::from(a))),
-            IpAddr::V6(a) => state.write_u128(u128::from(a)),
+impl<T> Default for VtepMap<T> {
+    fn default() -> Self {
+        VtepMap {
+            v4: HashMap::new(),
+            v6: HashMap::new(),
         }
+    }
+}
+
+impl<T> VtepMap<T> {
+    #[inline]
+    fn get(&self, ip: IpAddr) -> Option<&T> {
+        match ip {
+            IpAddr::V4(a) => self.v4.get(&u32::from(a)),
+            IpAddr::V6(a) => self.v6.get(&u128::from(a)),
+        }
+    }
+
+    fn insert(&mut self, ip: IpAddr, v: T) {
+        match ip {
+            IpAddr::V4(a) => self.v4.insert(u32::from(a), v),
+            IpAddr::V6(a) => self.v6.insert(u128::from(a), v),
+        };
+    }
+
+    fn remove(&mut self, ip: IpAddr) {
+        match ip {
+            IpAddr::V4(a) => self.v4.remove(&u32::from(a)),
+            IpAddr::V6(a) => self.v6.remove(&u128::from(a)),
+        };
+    }
+
+    fn keys(&self) -> Vec<IpAddr> {
+        let v4 = self.v4.keys().map(|&k| IpAddr::V4(Ipv4Addr::from(k)));
+        let v6 = self.v6.keys().map(|&k| IpAddr::V6(Ipv6Addr::from(k)));
+        v4.chain(v6).collect()
     }
 }
 
@@ -174,11 +206,11 @@ pub struct Engine {
     replica: FdbReplica,
     bds: BridgeDomains,
     encap: EncapConfig,
-    next_hops: HashMap<VtepIp, MacAddr>,
+    next_hops: VtepMap<MacAddr>,
     /// Outer headers per remote VTEP, rebuilt whenever a next hop or the
     /// encapsulation settings change; absent when no local address of the
     /// VTEP's family is configured.
-    templates: HashMap<VtepIp, EncapTemplate>,
+    templates: VtepMap<EncapTemplate>,
     counters: Counters,
     egress: Vec<Egress>,
     now: Tick,
@@ -198,8 +230,8 @@ impl Engine {
             replica,
             bds,
             encap,
-            next_hops: HashMap::new(),
-            templates: HashMap::new(),
+            next_hops: VtepMap::default(),
+            templates: VtepMap::default(),
             counters: Counters::default(),
             egress: Vec::with_capacity(flood_max.max(16)),
             now: Tick(0),
@@ -218,10 +250,10 @@ impl Engine {
     pub fn set_next_hop(&mut self, vtep: IpAddr, mac: Option<MacAddr>) {
         match mac {
             Some(m) => {
-                self.next_hops.insert(VtepIp(vtep), m);
+                self.next_hops.insert(vtep, m);
             }
             None => {
-                self.next_hops.remove(&VtepIp(vtep));
+                self.next_hops.remove(vtep);
             }
         }
         self.rebuild_template(vtep);
@@ -240,14 +272,14 @@ impl Engine {
     /// Replaces the encapsulation settings (between batches).
     pub fn set_encap_config(&mut self, encap: EncapConfig) {
         self.encap = encap;
-        let vteps: Vec<IpAddr> = self.next_hops.keys().map(|k| k.0).collect();
+        let vteps = self.next_hops.keys();
         for vtep in vteps {
             self.rebuild_template(vtep);
         }
     }
 
     fn rebuild_template(&mut self, vtep: IpAddr) {
-        let template = self.next_hops.get(&VtepIp(vtep)).and_then(|&dst_mac| {
+        let template = self.next_hops.get(vtep).and_then(|&dst_mac| {
             let src_ip = match vtep {
                 IpAddr::V4(_) => self.encap.local_v4.map(IpAddr::V4),
                 IpAddr::V6(_) => self.encap.local_v6.map(IpAddr::V6),
@@ -267,10 +299,10 @@ impl Engine {
         });
         match template {
             Some(t) => {
-                self.templates.insert(VtepIp(vtep), t);
+                self.templates.insert(vtep, t);
             }
             None => {
-                self.templates.remove(&VtepIp(vtep));
+                self.templates.remove(vtep);
             }
         }
     }
@@ -429,8 +461,8 @@ fn count_learn(c: &mut Counters, outcome: LearnOutcome) {
 
 /// The rewriting half of the engine, borrowed apart from the egress list.
 struct Rewriter<'a> {
-    next_hops: &'a HashMap<VtepIp, MacAddr>,
-    templates: &'a HashMap<VtepIp, EncapTemplate>,
+    next_hops: &'a VtepMap<MacAddr>,
+    templates: &'a VtepMap<EncapTemplate>,
 }
 
 impl Rewriter<'_> {
@@ -449,10 +481,10 @@ impl Rewriter<'_> {
                 None => Ok((headroom, len)),
                 Some(vlan) => push_vlan(buf, headroom, len, vlan),
             },
-            Egress::Vtep { ip, vni } => match self.templates.get(&VtepIp(ip)) {
+            Egress::Vtep { ip, vni } => match self.templates.get(ip) {
                 Some(t) => t.apply(buf, headroom, len, vni),
                 None => {
-                    if self.next_hops.contains_key(&VtepIp(ip)) {
+                    if self.next_hops.get(ip).is_some() {
                         c.drop_no_local_addr += 1;
                     } else {
                         c.drop_no_next_hop += 1;
