@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod config;
+pub mod metrics;
 pub mod proto;
 pub mod server;
 
