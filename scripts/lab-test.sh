@@ -2,7 +2,7 @@
 # The lab's own test: builds a lab with a unique id, checks every path of it,
 # tears it down (also on failure or Ctrl-C) and checks that nothing is left.
 #
-#   scripts/lab-test.sh [--node kernel|xvs] [--id ID] [--inject-failure]
+#   scripts/lab-test.sh [--node kernel|xvs] [--id ID] [--queues N] [--inject-failure]
 #
 # One line per check ("ok   …" / "FAIL …" with the evidence below it), then
 # exactly "lab: N passed, N failed"; exit status 0 only when nothing failed.
@@ -18,10 +18,12 @@ LAB="$SCRIPT_DIR/lab.sh"
 NODE=kernel
 ID="t$$"
 INJECT=${XVS_LAB_TEST_INJECT_FAILURE:-0}
+QUEUES=1
 while (($#)); do
     case $1 in
         --node) NODE=${2:?}; shift 2 ;;
         --id) ID=${2:?}; shift 2 ;;
+        --queues) QUEUES=${2:?}; shift 2 ;;
         --inject-failure) INJECT=1; shift ;;
         -h|--help) sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "lab-test: unknown argument $1" >&2; exit 2 ;;
@@ -282,8 +284,8 @@ fdb_has_injected() { fdb_has vm1 --port nn-vm2; }
 xvsd_alive() { "$LAB" ctl --id "$ID" show; }
 
 # ---------------------------------------------------------------- run
-echo "lab-test: lab $ID, network node: $NODE"
-lab_up() { "$LAB" up --node "$NODE" --id "$ID" && echo "namespaces xvs-$ID-*"; }
+echo "lab-test: lab $ID, network node: $NODE, $QUEUES queue(s) per veth"
+lab_up() { "$LAB" up --node "$NODE" --id "$ID" --queues "$QUEUES" && echo "namespaces xvs-$ID-*"; }
 
 if check "lab up (--node $NODE)" lab_up; then
     check "namespaces: all nodes exist" all_namespaces
