@@ -25,8 +25,8 @@ fi
 # asm/types.h lives under the multiarch include dir; clang -target bpf needs it
 # on the default include path.
 arch_inc="/usr/include/$(gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)"
-if [ ! -e /usr/include/asm ] && [ -d "$arch_inc/asm" ]; then
-    [ "$(id -u)" -eq 0 ] && ln -s "$arch_inc/asm" /usr/include/asm || true
+if [ ! -e /usr/include/asm ] && [ -d "$arch_inc/asm" ] && [ "$(id -u)" -eq 0 ]; then
+    ln -s "$arch_inc/asm" /usr/include/asm
 fi
 
 if command -v rustup >/dev/null; then

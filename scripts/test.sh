@@ -19,3 +19,14 @@ echo "== cargo test"
 # One test thread per binary: privileged tests share the host's netns list
 # and 2 cores; parallel builds still use both.
 cargo test --workspace --locked -- --test-threads="${XVS_TEST_THREADS:-2}"
+
+echo "== lab (kernel network node)"
+# The lab's own test: topology, kernel VXLAN peers, pings, TCP, FDB, teardown.
+if [ "$(id -u)" -eq 0 ]; then
+    scripts/lab-test.sh --node kernel
+elif [ -n "${XVS_REQUIRE_PRIVILEGED:-}" ] && [ "${XVS_REQUIRE_PRIVILEGED}" != 0 ]; then
+    echo "lab-test needs root but XVS_REQUIRE_PRIVILEGED is set" >&2
+    exit 1
+else
+    echo "SKIPPED-PRIVILEGED lab-test: not root"
+fi
