@@ -8,6 +8,7 @@ pub mod nexthop;
 pub mod xsk;
 
 pub mod bridge;
+pub mod daemon;
 pub mod decide;
 pub mod engine;
 pub mod fdb;

@@ -1,0 +1,24 @@
+//! The library half of `xvsd`: everything the daemon does that can be
+//! tested without privileges.
+//!
+//! * [`model`] numbers a validated configuration: port indices (classifier
+//!   `port_index` = engine port = socket index in every worker), bridge
+//!   domain ids, the engine's bridge domains and encapsulation settings, and
+//!   FDB entries as the control protocol reports them.
+//! * [`worker`] is one worker's forwarding loop over any
+//!   [`FrameIo`](crate::xsk::FrameIo): RX batch → metadata → engine → TX,
+//!   with next-hop updates and FDB changes applied between batches.
+//! * [`netdev`] reads an interface's MAC address and MTU in the calling
+//!   thread's network namespace.
+//!
+//! The binary (`src/bin/xvsd/`) adds what needs a kernel: loading and
+//! attaching the classifier, AF_XDP sockets, pinned threads, netlink next-hop
+//! resolution, the control socket and signals. `docs/deployment.md` is the
+//! operator's view.
+
+pub mod model;
+pub mod netdev;
+pub mod worker;
+
+pub use model::{frame_meta, Model, ModelError};
+pub use worker::{NextHopUpdate, Worker, WorkerCounters};
