@@ -230,3 +230,14 @@ impl FdbReplica {
         v
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_with_its_key_fits_in_48_bytes() {
+        // docs/fdb.md quotes this footprint; keep them in step.
+        assert!(std::mem::size_of::<(FdbKey, Entry)>() <= 48);
+    }
+}
