@@ -427,7 +427,10 @@ flood = ["192.0.2.1"]
         assert_eq!(e.bd, "vni100");
         assert_eq!(e.mac.to_string(), "02:00:00:00:00:09");
         assert_eq!(e.kind, proto::FdbKind::Learned);
-        assert_eq!((e.port.as_deref(), e.vlan, e.vtep), (Some("nn-vm3"), Some(10), None));
+        assert_eq!(
+            (e.port.as_deref(), e.vlan, e.vtep),
+            (Some("nn-vm3"), Some(10), None)
+        );
         assert_eq!(e.age_secs, Some(2));
         let remote = fdb::FdbEntry {
             loc: Location::Vtep("2001:db8::2".parse().unwrap()),
@@ -435,9 +438,17 @@ flood = ["192.0.2.1"]
             ..local
         };
         let e = m.fdb_entry(&remote).unwrap();
-        assert_eq!((e.port, e.vtep), (None, Some("2001:db8::2".parse().unwrap())));
+        assert_eq!(
+            (e.port, e.vtep),
+            (None, Some("2001:db8::2".parse().unwrap()))
+        );
         assert_eq!((e.kind, e.age_secs), (proto::FdbKind::Static, None));
-        assert!(m.fdb_entry(&fdb::FdbEntry { bd: BdId(7), ..local }).is_none());
+        assert!(m
+            .fdb_entry(&fdb::FdbEntry {
+                bd: BdId(7),
+                ..local
+            })
+            .is_none());
     }
 
     #[test]

@@ -388,9 +388,17 @@ mod tests {
         let up = sent(&mut r.io, UPLINK);
         assert_eq!(up.len(), 1);
         let outer = SlicedPacket::from_ethernet(&up[0]).unwrap();
-        assert_eq!(&up[0][0..6], &HOP_MAC.0, "outer destination is the next hop");
+        assert_eq!(
+            &up[0][0..6],
+            &HOP_MAC.0,
+            "outer destination is the next hop"
+        );
         assert!(outer.net.is_some());
-        assert_eq!(&up[0][50..], &f[..], "inner frame after 50 bytes of outer headers");
+        assert_eq!(
+            &up[0][50..],
+            &f[..],
+            "inner frame after 50 bytes of outer headers"
+        );
         assert!(sent(&mut r.io, VM1).is_empty(), "never back to the ingress");
         assert_eq!(r.worker.counters().nexthop_updates, 1);
 
@@ -403,7 +411,11 @@ mod tests {
             assert!(sent(&mut r.io, p).is_empty());
         }
         assert_eq!(r.worker.engine_counters().unicast, 1);
-        assert_eq!(r.io.frames_free(), total, "every frame back in the free stack");
+        assert_eq!(
+            r.io.frames_free(),
+            total,
+            "every frame back in the free stack"
+        );
         assert!(r.owner.process(Tick(3)) >= 2, "learns reached the owner");
     }
 

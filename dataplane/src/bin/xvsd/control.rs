@@ -1,0 +1,310 @@
+//! The control socket's handler: `show`, `fdb show|add|del|flush`,
+//! `stats`, `config dump`. Verbs that change ports, bridge domains,
+//! attachments or flood lists answer that live reconfiguration is not
+//! supported yet (nothing is changed): the model is immutable for now, and
+//! a later version swaps it (and the workers' bridge domains) atomically.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde_json::{json, Value};
+use xvs_control::config::Role;
+use xvs_control::proto::{Counter, Reply, Request};
+use xvs_control::server::Handler;
+use xvs_dataplane::daemon::Model;
+use xvs_dataplane::fdb::{FdbControl, FdbKey};
+use xvs_dataplane::types::MacAddr;
+use xvs_ebpf::Classifier;
+
+use crate::nexthop::HopTable;
+use crate::setup::PortInfo;
+use crate::worker::Report;
+
+/// The daemon as the control socket sees it.
+pub struct Control {
+    /// The running configuration.
+    pub model: Model,
+    /// The FDB owner.
+    pub fdb: FdbControl,
+    /// The classifier (its counters).
+    pub classifier: Arc<Classifier>,
+    /// Per worker, its latest counters.
+    pub reports: Vec<Arc<Mutex<Report>>>,
+    /// Next hops by VTEP.
+    pub hops: HopTable,
+    /// Per port, as set up.
+    pub ports: Vec<PortInfo>,
+    /// AF_XDP bind mode the kernel chose.
+    pub bound: &'static str,
+    /// Config file path.
+    pub config_path: String,
+    /// When the daemon started.
+    pub started: Instant,
+}
+
+fn not_yet(verb: &str) -> Result<Reply, String> {
+    Err(format!(
+        "{verb}: not supported yet — xvsd takes ports, bridge domains, attachments and flood \
+         lists from its config file at start; edit it and restart xvsd (live reconfiguration \
+         is planned)"
+    ))
+}
+
+fn counter(scope: &str, instance: &str, name: &str, value: u64) -> Counter {
+    Counter {
+        scope: scope.into(),
+        instance: instance.into(),
+        name: name.into(),
+        value,
+    }
+}
+
+impl Control {
+    fn bd_id(&self, name: &str) -> Result<&xvs_dataplane::daemon::model::Bd, String> {
+        self.model
+            .bd_by_name(name)
+            .ok_or_else(|| format!("no bridge domain {name:?}"))
+    }
+
+    fn show(&self) -> Value {
+        let vtep = &self.model.config().vtep;
+        let ports: Vec<Value> = self
+            .model
+            .ports()
+            .iter()
+            .zip(&self.ports)
+            .map(|(p, info)| {
+                json!({
+                    "name": p.name,
+                    "role": match p.role { Role::Uplink => "uplink", Role::Access => "access" },
+                    "index": p.id.0,
+                    "ifindex": info.ifindex,
+                    "xdp_mode": info.xdp_mode,
+                    "af_xdp": self.bound,
+                })
+            })
+            .collect();
+        let bds: Vec<Value> = self
+            .model
+            .bridge_domains()
+            .iter()
+            .map(|b| {
+                let attach: Vec<String> = b
+                    .attachments
+                    .iter()
+                    .map(|a| {
+                        let name = self.model.port(a.port).map_or("?", |p| p.name.as_str());
+                        match a.vlan {
+                            Some(v) => format!("{name} vlan {}", v.id()),
+                            None => name.to_owned(),
+                        }
+                    })
+                    .collect();
+                json!({
+                    "name": b.name,
+                    "id": b.id.0,
+                    "vni": b.vni.map(|v| v.get()),
+                    "attach": attach,
+                    "flood": b.flood,
+                    "max_macs": b.max_macs,
+                })
+            })
+            .collect();
+        let workers: Vec<Value> = self
+            .reports
+            .iter()
+            .enumerate()
+            .map(|(q, r)| {
+                let r = r.lock().unwrap_or_else(|p| p.into_inner());
+                json!({ "queue": q, "core": r.core, "rx": r.engine.rx, "tx": r.engine.tx })
+            })
+            .collect();
+        let hops: serde_json::Map<String, Value> = self
+            .hops
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(ip, s)| (ip.to_string(), Value::String(s.to_string())))
+            .collect();
+        json!({
+            "daemon": {
+                "version": env!("CARGO_PKG_VERSION"),
+                "pid": std::process::id(),
+                "config": self.config_path,
+                "uptime_secs": self.started.elapsed().as_secs(),
+            },
+            "vtep": {
+                "local_ips": vtep.local_ips,
+                "udp_port": vtep.udp_port,
+                "ttl": vtep.ttl,
+                "df": vtep.df,
+            },
+            "ports": ports,
+            "bridge_domains": bds,
+            "workers": workers,
+            "next_hops": hops,
+        })
+    }
+
+    fn stats(&self) -> Result<Vec<Counter>, String> {
+        let mut out = Vec::new();
+        let xdp = self
+            .classifier
+            .counters()
+            .map_err(|e| format!("reading XDP counters: {e}"))?;
+        for (c, v) in xdp.iter() {
+            out.push(counter("xdp", "", c.name(), v));
+        }
+        for (i, r) in self.reports.iter().enumerate() {
+            let r = r.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let w = i.to_string();
+            let e = &r.engine;
+            for (name, v) in [
+                ("rx", e.rx),
+                ("tx", e.tx),
+                ("unicast", e.unicast),
+                ("flooded", e.flooded),
+                ("drops", e.drops()),
+                ("drop_bad_range", e.drop_bad_range),
+                ("drop_runt", e.drop_runt),
+                ("drop_bad_src_mac", e.drop_bad_src_mac),
+                ("drop_unknown_bd", e.drop_unknown_bd),
+                ("drop_hairpin", e.drop_hairpin),
+                ("drop_split_horizon", e.drop_split_horizon),
+                ("drop_no_vni", e.drop_no_vni),
+                ("drop_no_destination", e.drop_no_destination),
+                ("drop_no_next_hop", e.drop_no_next_hop),
+                ("drop_no_local_addr", e.drop_no_local_addr),
+                ("drop_mtu", e.drop_mtu),
+                ("drop_no_headroom", e.drop_no_headroom),
+                ("drop_no_frame", e.drop_no_frame),
+                ("learned", e.learned),
+                ("moved", e.moved),
+                ("refreshed", e.refreshed),
+                ("learn_cap_reached", e.learn_cap_reached),
+                ("learn_static", e.learn_static),
+                ("learn_held", e.learn_held),
+                ("learn_queue_full", e.learn_queue_full),
+                ("batches", r.worker.batches),
+                ("drop_bad_meta", r.worker.drop_bad_meta),
+                ("drop_no_egress_port", r.worker.drop_no_egress_port),
+                ("drop_tx_full", r.worker.drop_tx_full),
+                ("nexthop_updates", r.worker.nexthop_updates),
+                ("fdb_changes", r.worker.fdb_changes),
+                ("umem_frames_free", r.frames_free as u64),
+            ] {
+                out.push(counter("worker", &w, name, v));
+            }
+            for s in &r.sockets {
+                let inst = format!("{}/q{}", s.port, s.queue);
+                let p = &s.stats;
+                for (name, v) in [
+                    ("rx_frames", p.rx_frames),
+                    ("rx_invalid", p.rx_invalid),
+                    ("tx_frames", p.tx_frames),
+                    ("tx_completed", p.tx_completed),
+                    ("tx_ring_full", p.tx_ring_full),
+                    ("tx_kicks", p.tx_kicks),
+                    ("tx_kick_errors", p.tx_kick_errors),
+                    ("fill_kicks", p.fill_kicks),
+                ] {
+                    out.push(counter("port", &inst, name, v));
+                }
+                if let Some(k) = &s.kernel {
+                    for (name, v) in [
+                        ("xsk_rx_dropped", k.rx_dropped),
+                        ("xsk_rx_invalid_descs", k.rx_invalid_descs),
+                        ("xsk_tx_invalid_descs", k.tx_invalid_descs),
+                        ("xsk_rx_ring_full", k.rx_ring_full),
+                        ("xsk_rx_fill_ring_empty", k.rx_fill_ring_empty_descs),
+                        ("xsk_tx_ring_empty", k.tx_ring_empty_descs),
+                    ] {
+                        out.push(counter("port", &inst, name, v));
+                    }
+                }
+            }
+        }
+        let f = self.fdb.stats().map_err(|e| e.to_string())?;
+        for (name, v) in [
+            ("entries", f.entries),
+            ("learned", f.learned),
+            ("refreshes", f.refreshes),
+            ("moves", f.moves),
+            ("cap_rejects", f.cap_rejects),
+            ("static_rejects", f.static_rejects),
+            ("held_rejects", f.held_rejects),
+            ("flaps", f.flaps),
+            ("aged", f.aged),
+            ("flushed", f.flushed),
+        ] {
+            out.push(counter("fdb", "", name, v));
+        }
+        Ok(out)
+    }
+}
+
+impl Handler for Control {
+    fn handle(&self, req: Request) -> Result<Reply, String> {
+        match req {
+            Request::Show {} => Ok(Reply::Show(self.show())),
+            Request::Stats {} => self.stats().map(Reply::Stats),
+            Request::ConfigDump {} => Ok(Reply::Config(self.model.config().to_toml())),
+            Request::FdbShow { bd } => {
+                let id = match bd.as_deref() {
+                    Some(name) => Some(self.bd_id(name)?.id),
+                    None => None,
+                };
+                let entries = self.fdb.show(id).map_err(|e| e.to_string())?;
+                Ok(Reply::Fdb(
+                    entries
+                        .iter()
+                        .filter_map(|e| self.model.fdb_entry(e))
+                        .collect(),
+                ))
+            }
+            Request::FdbAdd {
+                bd,
+                mac,
+                port,
+                vlan,
+                vtep,
+            } => {
+                let b = self.bd_id(&bd)?;
+                if mac.is_multicast() || mac.0 == [0; 6] {
+                    return Err(format!("{mac} is not a unicast MAC address"));
+                }
+                let loc =
+                    self.model
+                        .static_location(b, port.as_deref(), vlan.map(|v| v.0), vtep)?;
+                self.fdb
+                    .static_add(FdbKey::new(b.id, MacAddr(mac.0)), loc)
+                    .map_err(|e| e.to_string())?;
+                Ok(Reply::Done)
+            }
+            Request::FdbDel { bd, mac } => {
+                let b = self.bd_id(&bd)?;
+                self.fdb
+                    .static_del(FdbKey::new(b.id, MacAddr(mac.0)))
+                    .map_err(|e| format!("{e} (learned entries leave with `fdb flush`)"))?;
+                Ok(Reply::Done)
+            }
+            Request::FdbFlush { bd } => {
+                let id = match bd.as_deref() {
+                    Some(name) => Some(self.bd_id(name)?.id),
+                    None => None,
+                };
+                self.fdb.flush(id).map_err(|e| e.to_string())?;
+                Ok(Reply::Done)
+            }
+            Request::ConfigApply { .. } => not_yet("config apply"),
+            Request::PortAdd { .. } => not_yet("port add"),
+            Request::PortDel { .. } => not_yet("port del"),
+            Request::BdAdd { .. } => not_yet("bd add"),
+            Request::BdDel { .. } => not_yet("bd del"),
+            Request::Attach { .. } => not_yet("attach"),
+            Request::Detach { .. } => not_yet("detach"),
+            Request::FloodAdd { .. } => not_yet("flood add"),
+            Request::FloodDel { .. } => not_yet("flood del"),
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! The next-hop thread: resolves every remote VTEP xvsd sends to (flood
+//! lists, static and learned FDB entries) from the kernel's routing and
+//! neighbour tables and tells every worker.
+//!
+//! While a VTEP is unresolved the kernel is asked to resolve it (ARP / ND,
+//! by [`Resolver::resolve`]) every [`PENDING_RETRY`]; the workers count the
+//! frames they drop meanwhile (`drop_no_next_hop`). Route and neighbour
+//! changes (netlink notifications) trigger a full refresh, as does a timer.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use crossbeam_channel::Sender;
+use xvs_dataplane::daemon::{Model, NextHopUpdate};
+use xvs_dataplane::fdb::FdbControl;
+use xvs_dataplane::nexthop::{ChangeWatcher, Resolution, Resolver};
+use xvs_dataplane::types::{Location, MacAddr};
+use xvs_dataplane::xsk::PortId;
+
+use crate::setup::Uplink;
+
+/// How often an unresolved VTEP is tried again.
+pub const PENDING_RETRY: Duration = Duration::from_millis(200);
+/// How often every VTEP is resolved again even without a change event.
+const FULL_REFRESH: Duration = Duration::from_secs(30);
+/// How often the set of VTEPs is recomputed (learned FDB entries).
+const RESCAN: Duration = Duration::from_secs(1);
+
+/// What is known about one VTEP's next hop (shown by `xvsctl show`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HopState {
+    /// Frames go to this MAC.
+    Resolved {
+        /// Next-hop MAC.
+        mac: MacAddr,
+        /// Gateway, when not on-link.
+        gateway: Option<IpAddr>,
+    },
+    /// Waiting for ARP/ND of this neighbour.
+    Pending {
+        /// The neighbour being resolved.
+        neighbour: IpAddr,
+    },
+    /// Cannot be reached through the uplink.
+    Failed(String),
+}
+
+impl std::fmt::Display for HopState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HopState::Resolved { mac, gateway: None } => write!(f, "{mac}"),
+            HopState::Resolved {
+                mac,
+                gateway: Some(g),
+            } => write!(f, "{mac} via {g}"),
+            HopState::Pending { neighbour } => write!(f, "pending (resolving {neighbour})"),
+            HopState::Failed(why) => write!(f, "unreachable: {why}"),
+        }
+    }
+}
+
+/// Next-hop states by VTEP, shared with the control handler.
+pub type HopTable = Arc<Mutex<BTreeMap<IpAddr, HopState>>>;
+
+struct NextHops {
+    model: Model,
+    fdb: FdbControl,
+    uplink: Option<Uplink>,
+    workers: Vec<Sender<NextHopUpdate>>,
+    table: HopTable,
+    resolver: Resolver,
+}
+
+impl NextHops {
+    fn vteps(&self) -> BTreeSet<IpAddr> {
+        let mut v: BTreeSet<IpAddr> = self.model.flood_vteps().into_iter().collect();
+        if let Ok(entries) = self.fdb.show(None) {
+            v.extend(entries.iter().filter_map(|e| match e.loc {
+                Location::Vtep(ip) => Some(ip),
+                Location::Local(_) => None,
+            }));
+        }
+        v
+    }
+
+    fn tell(&self, u: NextHopUpdate) {
+        for w in &self.workers {
+            // A worker that stopped no longer listens; nothing to do.
+            let _ = w.send(u);
+        }
+    }
+
+    /// Resolves one VTEP and publishes a change; returns whether it is
+    /// still unresolved.
+    fn refresh(&mut self, vtep: IpAddr) -> bool {
+        let state = match self.uplink {
+            None => HopState::Failed("no uplink port configured".into()),
+            Some(up) => match self.resolver.resolve(vtep) {
+                Ok(Resolution::Resolved(nh)) if nh.ifindex == up.ifindex => HopState::Resolved {
+                    mac: MacAddr(nh.mac),
+                    gateway: nh.gateway,
+                },
+                Ok(Resolution::Resolved(nh)) => HopState::Failed(format!(
+                    "the route leaves through ifindex {}, not the uplink",
+                    nh.ifindex
+                )),
+                Ok(Resolution::Pending { ifindex, .. }) if ifindex != up.ifindex => {
+                    HopState::Failed(format!(
+                        "the route leaves through ifindex {ifindex}, not the uplink"
+                    ))
+                }
+                Ok(Resolution::Pending { neighbour, .. }) => HopState::Pending { neighbour },
+                Err(e) => HopState::Failed(e.to_string()),
+            },
+        };
+        let pending = matches!(state, HopState::Pending { .. });
+        let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        let old = table.get(&vtep).cloned();
+        if old.as_ref() != Some(&state) {
+            match &state {
+                HopState::Resolved { mac, .. } => {
+                    let port = PortId::new(self.uplink.map_or(0, |u| u.port));
+                    tracing::info!(%vtep, next_hop = %state, "VTEP resolved");
+                    self.tell(NextHopUpdate::Set {
+                        vtep,
+                        mac: *mac,
+                        port,
+                    });
+                }
+                other => {
+                    if matches!(old, Some(HopState::Resolved { .. })) || old.is_none() {
+                        self.tell(NextHopUpdate::Clear { vtep });
+                    }
+                    match other {
+                        HopState::Failed(_) => {
+                            tracing::warn!(%vtep, state = %other, "VTEP next hop")
+                        }
+                        _ => tracing::debug!(%vtep, state = %other, "VTEP next hop"),
+                    }
+                }
+            }
+            table.insert(vtep, state);
+        }
+        pending
+    }
+}
+
+/// Starts the next-hop thread. It stops when `stop` is set.
+pub fn spawn(
+    model: Model,
+    fdb: FdbControl,
+    uplink: Option<Uplink>,
+    workers: Vec<Sender<NextHopUpdate>>,
+    table: HopTable,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<JoinHandle<()>> {
+    // Both sockets open here, in the daemon's network namespace, so that
+    // failures stop start-up with a clear error.
+    let resolver = Resolver::new().context("opening an rtnetlink socket")?;
+    let mut watcher = ChangeWatcher::new().context("subscribing to route/neighbour changes")?;
+    let mut hops = NextHops {
+        model,
+        fdb,
+        uplink,
+        workers,
+        table,
+        resolver,
+    };
+    std::thread::Builder::new()
+        .name("xvs-nexthop".into())
+        .spawn(move || {
+            let mut vteps = BTreeSet::new();
+            let mut last_scan: Option<Instant> = None;
+            let mut last_full = Instant::now();
+            let mut full = true;
+            let mut pending: BTreeSet<IpAddr> = BTreeSet::new();
+            while !stop.load(Ordering::Relaxed) {
+                let now = Instant::now();
+                if last_scan.is_none_or(|t| now.duration_since(t) >= RESCAN) {
+                    let fresh = hops.vteps();
+                    for v in fresh.difference(&vteps) {
+                        pending.insert(*v);
+                    }
+                    vteps = fresh;
+                    last_scan = Some(now);
+                }
+                if now.duration_since(last_full) >= FULL_REFRESH {
+                    full = true;
+                }
+                let todo: Vec<IpAddr> = if full {
+                    last_full = now;
+                    vteps.iter().copied().collect()
+                } else {
+                    pending.iter().copied().collect()
+                };
+                full = false;
+                pending.clear();
+                for v in todo {
+                    if hops.refresh(v) {
+                        pending.insert(v);
+                    }
+                }
+                let wait = if pending.is_empty() {
+                    RESCAN
+                } else {
+                    PENDING_RETRY
+                };
+                match watcher.wait(wait) {
+                    Ok(true) => full = true,
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "route/neighbour notifications failed");
+                        std::thread::sleep(wait);
+                        full = true;
+                    }
+                }
+            }
+        })
+        .context("spawning the next-hop thread")
+}

@@ -1,0 +1,147 @@
+//! Start-up: config → classifier maps → AF_XDP sockets per (port, queue) →
+//! XSKMAP → attach. Every step's error names what it was doing.
+
+use std::sync::Arc;
+
+use anyhow::{bail, ensure, Context, Result};
+use xvs_control::config::Role;
+use xvs_dataplane::daemon::{netdev, Model};
+use xvs_dataplane::types::MacAddr;
+use xvs_dataplane::xsk::{BoundMode, XskIo};
+use xvs_ebpf::{Attachment, Classifier, PortRole};
+
+use crate::cli::Args;
+
+/// The uplink as the encapsulation and next-hop code need it.
+#[derive(Debug, Clone, Copy)]
+pub struct Uplink {
+    /// Its ifindex (routes towards remote VTEPs must leave through it).
+    pub ifindex: u32,
+    /// Its port index.
+    pub port: u16,
+    /// Its MAC: the outer source of encapsulated frames.
+    pub mac: MacAddr,
+    /// Its IP MTU: encapsulated frames larger than this are dropped.
+    pub mtu: u32,
+}
+
+/// One port as it was set up.
+#[derive(Debug, Clone)]
+pub struct PortInfo {
+    /// Interface index.
+    pub ifindex: u32,
+    /// The XDP mode the classifier runs in on it.
+    pub xdp_mode: String,
+}
+
+/// Everything start-up built; dropping it detaches and closes everything.
+pub struct Running {
+    /// The loaded classifier (maps, counters).
+    pub classifier: Arc<Classifier>,
+    /// The attachments, one per port (detached on drop).
+    pub attachments: Vec<Attachment>,
+    /// One I/O (UMEM + sockets on every port) per queue.
+    pub ios: Vec<XskIo>,
+    /// Per port, by index.
+    pub ports: Vec<PortInfo>,
+    /// The uplink, if configured.
+    pub uplink: Option<Uplink>,
+    /// The AF_XDP mode the kernel bound the sockets in.
+    pub bound: &'static str,
+}
+
+/// Loads and configures the classifier, opens the sockets and attaches.
+pub fn start(args: &Args, model: &Model) -> Result<Running> {
+    let cls = Classifier::load().context("loading the XDP classifier")?;
+    let vtep = &model.config().vtep;
+    cls.set_vxlan_port(vtep.udp_port)
+        .context("setting the VXLAN UDP port")?;
+    for ip in &vtep.local_ips {
+        cls.add_local_vtep(*ip)
+            .with_context(|| format!("adding local VTEP address {ip}"))?;
+    }
+
+    let mut ports = Vec::with_capacity(model.ports().len());
+    let mut uplink = None;
+    for p in model.ports() {
+        let ifindex = xvs_ebpf::ifindex_of(&p.name)
+            .with_context(|| format!("port {:?}: no such interface", p.name))?;
+        let role = match p.role {
+            Role::Uplink => PortRole::Uplink,
+            Role::Access => PortRole::Access,
+        };
+        cls.set_port(ifindex, role, u32::from(p.id.0))
+            .with_context(|| format!("port {:?}: programming the classifier", p.name))?;
+        if p.role == Role::Uplink {
+            let mac = netdev::mac(&p.name).with_context(|| format!("uplink {:?}", p.name))?;
+            let mtu = netdev::mtu(&p.name).with_context(|| format!("uplink {:?}", p.name))?;
+            uplink = Some(Uplink {
+                ifindex,
+                port: p.id.0,
+                mac,
+                mtu,
+            });
+        }
+        ports.push(PortInfo {
+            ifindex,
+            xdp_mode: String::new(),
+        });
+    }
+    for b in model.bridge_domains() {
+        if let Some(vni) = b.vni {
+            cls.set_vni(vni.get(), u32::from(b.id.0)).with_context(|| {
+                format!("bridge domain {:?}: mapping VNI {}", b.name, vni.get())
+            })?;
+        }
+        for a in &b.attachments {
+            let vid = a.vlan.map_or(0, |v| v.id());
+            cls.set_attachment(u32::from(a.port.0), vid, u32::from(b.id.0))
+                .with_context(|| format!("bridge domain {:?}: attachment {a}", b.name))?;
+        }
+    }
+
+    let cfg = args.xsk_config(model.ports().len());
+    cfg.validate().context("AF_XDP tuning flags")?;
+    let mut ios = Vec::with_capacity(args.queues as usize);
+    for q in 0..args.queues {
+        let mut io = XskIo::new(cfg.clone()).with_context(|| format!("queue {q}: UMEM"))?;
+        for p in model.ports() {
+            let id = io
+                .open_port(&p.name, q)
+                .with_context(|| format!("port {:?} queue {q}: AF_XDP socket", p.name))?;
+            ensure!(id.index() == usize::from(p.id.0), "socket index mismatch");
+            let fd = io
+                .port_fd(id)
+                .context("socket vanished right after opening")?;
+            cls.set_xsk(u32::from(p.id.0), q, fd)
+                .with_context(|| format!("port {:?} queue {q}: XSKMAP", p.name))?;
+        }
+        ios.push(io);
+    }
+    let bound = match ios.first().and_then(|io| io.bound_mode()) {
+        Some(BoundMode::ZeroCopy) => "zerocopy",
+        Some(BoundMode::Copy) => "copy",
+        None => "none",
+    };
+
+    let mut attachments = Vec::with_capacity(model.ports().len());
+    for (p, info) in model.ports().iter().zip(&mut ports) {
+        let at = cls
+            .attach(&p.name, args.xdp_mode())
+            .with_context(|| format!("port {:?}: attaching XDP", p.name))?;
+        info.xdp_mode = at.mode().to_string();
+        tracing::info!(port = %p.name, ifindex = info.ifindex, mode = %info.xdp_mode, "XDP attached");
+        attachments.push(at);
+    }
+    if model.ports().is_empty() {
+        bail!("the configuration has no ports");
+    }
+    Ok(Running {
+        classifier: Arc::new(cls),
+        attachments,
+        ios,
+        ports,
+        uplink,
+        bound,
+    })
+}

@@ -1,0 +1,160 @@
+//! Worker threads: one per queue, pinned, running the library's
+//! [`Worker`] over that queue's AF_XDP sockets, publishing a counter
+//! snapshot a few times a second for `xvsctl stats`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use xvs_dataplane::daemon::{Worker, WorkerCounters};
+use xvs_dataplane::engine::Counters;
+use xvs_dataplane::fdb::Tick;
+use xvs_dataplane::xsk::{FrameIo, KernelStats, PortId, PortStats, XskIo};
+
+/// How often a worker publishes its counters.
+const REPORT_EVERY: Duration = Duration::from_millis(200);
+/// Empty iterations before a worker sleeps in `poll`.
+const SPIN_BEFORE_SLEEP: u32 = 64;
+/// Longest sleep of an idle worker (bounds the latency of next-hop and FDB
+/// updates while idle, and of noticing the stop flag).
+const IDLE_POLL: Duration = Duration::from_millis(10);
+
+/// One socket's counters.
+#[derive(Debug, Clone, Default)]
+pub struct SocketReport {
+    /// Interface name.
+    pub port: String,
+    /// Queue.
+    pub queue: u32,
+    /// Userspace ring counters.
+    pub stats: PortStats,
+    /// The kernel's socket counters (`XDP_STATISTICS`).
+    pub kernel: Option<KernelStats>,
+}
+
+/// A worker's published counters.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// The CPU it is pinned to.
+    pub core: Option<usize>,
+    /// Engine counters.
+    pub engine: Counters,
+    /// Worker counters.
+    pub worker: WorkerCounters,
+    /// Per socket.
+    pub sockets: Vec<SocketReport>,
+    /// Frames in the UMEM's free stack.
+    pub frames_free: usize,
+}
+
+/// Pins the calling thread to `cpu`.
+fn pin(cpu: usize) -> std::io::Result<()> {
+    // SAFETY: cpu_set_t is a plain bit array; all-zero is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: CPU_SET writes one bit inside `set`; the index is checked
+    // against the set's capacity first.
+    unsafe {
+        if cpu >= 8 * std::mem::size_of::<libc::cpu_set_t>() {
+            return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        libc::CPU_SET(cpu, &mut set);
+    }
+    // SAFETY: `set` is a valid cpu_set_t of the size passed; 0 is this thread.
+    let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// The CPUs this process may run on.
+pub fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: as in `pin`.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is writable and of the size passed.
+    let rc =
+        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    if rc != 0 {
+        return vec![0];
+    }
+    (0..8 * std::mem::size_of::<libc::cpu_set_t>())
+        // SAFETY: CPU_ISSET reads one bit inside `set`, index in range.
+        .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+        .collect()
+}
+
+fn publish(report: &Mutex<Report>, worker: &Worker, io: &XskIo, with_kernel: bool) {
+    let Ok(mut r) = report.lock() else { return };
+    r.engine = *worker.engine_counters();
+    r.worker = *worker.counters();
+    r.frames_free = io.frames_free();
+    r.sockets
+        .resize_with(io.port_count(), SocketReport::default);
+    for (i, s) in r.sockets.iter_mut().enumerate() {
+        let id = PortId::new(i as u16);
+        if let Some((name, queue)) = io.port_name(id) {
+            if s.port.is_empty() {
+                s.port = name.to_owned();
+                s.queue = queue;
+            }
+        }
+        s.stats = io.stats(id).unwrap_or_default();
+        if with_kernel {
+            s.kernel = io.kernel_stats(id).and_then(Result::ok);
+        }
+    }
+}
+
+/// Starts worker `index` on its own thread, pinned to `core`.
+pub fn spawn(
+    mut worker: Worker,
+    mut io: XskIo,
+    core: Option<usize>,
+    origin: Instant,
+    stop: Arc<AtomicBool>,
+    report: Arc<Mutex<Report>>,
+) -> anyhow::Result<JoinHandle<()>> {
+    let index = worker.index();
+    std::thread::Builder::new()
+        .name(format!("xvs-worker-{index}"))
+        .spawn(move || {
+            if let Some(cpu) = core {
+                match pin(cpu) {
+                    Ok(()) => tracing::info!(worker = index, cpu, "worker pinned"),
+                    Err(e) => tracing::warn!(worker = index, cpu, error = %e, "cannot pin worker"),
+                }
+            }
+            if let Ok(mut r) = report.lock() {
+                r.core = core;
+            }
+            let mut idle = 0u32;
+            let mut last_report = Instant::now();
+            let mut reports = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let now = Instant::now();
+                let got = worker.run_batch(&mut io, Tick::since(origin, now));
+                if got == 0 && io.frames_in_tx() == 0 {
+                    idle += 1;
+                    if idle >= SPIN_BEFORE_SLEEP {
+                        if let Err(e) = io.poll(IDLE_POLL) {
+                            tracing::warn!(worker = index, error = %e, "poll failed");
+                            std::thread::sleep(IDLE_POLL);
+                        }
+                    }
+                } else {
+                    idle = 0;
+                }
+                if now.duration_since(last_report) >= REPORT_EVERY {
+                    reports += 1;
+                    publish(&report, &worker, &io, reports % 5 == 0);
+                    last_report = now;
+                }
+            }
+            publish(&report, &worker, &io, true);
+            tracing::info!(worker = index, "worker stopped");
+        })
+        .context("spawning a worker thread")
+}
