@@ -1,0 +1,492 @@
+//! Shared by the xvsd integration tests: the daemon as a child process in a
+//! namespace (stopped and cleaned up even when a test fails), xvsctl, and
+//! an AF_PACKET socket that shows VLAN tags.
+//!
+//! Every wait is bounded; frames are only sent inside namespaces the tests
+//! create.
+
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use xvs_control::client::Client;
+use xvs_control::proto::{Counter, FdbEntry, Reply, Request};
+use xvs_testkit::{unique_name, Netns};
+
+/// Local experimental ethertype: nothing else in the namespace sends it.
+pub const ETHERTYPE: u16 = 0x88b5;
+/// UDP destination port of [`udp_frame`]s.
+pub const TEST_UDP_PORT: u16 = 4242;
+
+/// A namespace with IPv6 off (no router solicitations or MLD on veths).
+pub fn quiet_netns(prefix: &str) -> Netns {
+    let ns = Netns::new(prefix);
+    for k in ["all", "default"] {
+        ns.exec(
+            "sysctl",
+            &["-qw", &format!("net.ipv6.conf.{k}.disable_ipv6=1")],
+        );
+    }
+    ns
+}
+
+/// Adds a veth pair `a`/`b` to `ns` with `queues` RX and TX queues each,
+/// both up.
+pub fn veth(ns: &Netns, a: &str, b: &str, queues: u32) {
+    let q = queues.to_string();
+    ns.ip(&[
+        "link",
+        "add",
+        a,
+        "numtxqueues",
+        &q,
+        "numrxqueues",
+        &q,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        b,
+        "numtxqueues",
+        &q,
+        "numrxqueues",
+        &q,
+    ]);
+    ns.ip(&["link", "set", a, "up"]);
+    ns.ip(&["link", "set", b, "up"]);
+}
+
+/// The xvsd binary Cargo built for these tests.
+pub fn xvsd_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_xvsd"))
+}
+
+/// The xvsctl binary. Cargo gives tests only their own package's binaries,
+/// so it is looked for next to xvsd (where `cargo build`/`cargo test
+/// --workspace` put it, into the same target directory); when it is not
+/// there, it is built once into a target directory of its own under this
+/// one (a nested build into the same directory would wait on the running
+/// cargo's lock).
+pub fn xvsctl_bin() -> PathBuf {
+    let xvsd = xvsd_bin();
+    let dir = xvsd.parent().expect("xvsd has a directory");
+    let next = dir.join("xvsctl");
+    if next.is_file() {
+        return next;
+    }
+    let target = dir.join("xvsd-tests-xvsctl");
+    let built = target.join("debug").join("xvsctl");
+    if built.is_file() {
+        return built;
+    }
+    let cargo = option_env!("CARGO").unwrap_or("cargo");
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+    let out = Command::new(cargo)
+        .args([
+            "build",
+            "--offline",
+            "-q",
+            "-p",
+            "xvs-control",
+            "--bin",
+            "xvsctl",
+        ])
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(&target)
+        .output()
+        .unwrap_or_else(|e| panic!("spawn {cargo}: {e}"));
+    assert!(
+        out.status.success() && built.is_file(),
+        "building xvsctl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    built
+}
+
+/// A running xvsd inside a namespace. Dropping it stops it (SIGTERM, then
+/// SIGKILL after 5 s) and removes its files; [`Xvsd::stop`] does the same
+/// and reports how it went.
+pub struct Xvsd {
+    child: Option<Child>,
+    dir: PathBuf,
+    /// The control socket.
+    pub socket: PathBuf,
+}
+
+impl Xvsd {
+    /// Writes `config` and starts xvsd in `ns` with `extra` flags; returns
+    /// once its control socket answers (at most 15 s).
+    pub fn start(ns: &Netns, config: &str, extra: &[&str]) -> Xvsd {
+        let dir = std::env::temp_dir().join(format!("xvsd-test-{}", unique_name("d")));
+        std::fs::create_dir_all(&dir).expect("test dir");
+        let cfg = dir.join("xvsd.toml");
+        std::fs::write(&cfg, config).expect("write config");
+        let socket = dir.join("xvsd.sock");
+        let log = std::fs::File::create(dir.join("xvsd.log")).expect("log file");
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns.name()])
+            .arg(xvsd_bin())
+            .arg("--config")
+            .arg(&cfg)
+            .arg("--socket")
+            .arg(&socket)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log fd"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn xvsd");
+        let mut d = Xvsd {
+            child: Some(child),
+            dir,
+            socket,
+        };
+        let end = Instant::now() + Duration::from_secs(15);
+        loop {
+            if d.socket.exists() && Client::connect(&d.socket).is_ok() {
+                return d;
+            }
+            if let Some(Ok(Some(st))) = d.child.as_mut().map(Child::try_wait) {
+                panic!("xvsd exited ({st}) before serving:\n{}", d.log());
+            }
+            assert!(
+                Instant::now() < end,
+                "xvsd did not open its socket in 15 s:\n{}",
+                d.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Everything xvsd logged so far.
+    pub fn log(&self) -> String {
+        let mut s = String::new();
+        if let Ok(mut f) = std::fs::File::open(self.dir.join("xvsd.log")) {
+            let _ = f.read_to_string(&mut s);
+        }
+        s
+    }
+
+    /// One request over the control socket.
+    pub fn call(&self, req: &Request) -> Result<Reply, String> {
+        let mut c = Client::connect(&self.socket).map_err(|e| e.to_string())?;
+        c.call(req).map_err(|e| e.to_string())
+    }
+
+    /// `fdb show`.
+    pub fn fdb(&self) -> Vec<FdbEntry> {
+        match self.call(&Request::FdbShow { bd: None }) {
+            Ok(Reply::Fdb(v)) => v,
+            other => panic!("fdb show: {other:?}"),
+        }
+    }
+
+    /// `stats`.
+    pub fn stats(&self) -> Vec<Counter> {
+        match self.call(&Request::Stats {}) {
+            Ok(Reply::Stats(v)) => v,
+            other => panic!("stats: {other:?}"),
+        }
+    }
+
+    /// Runs the real xvsctl against this daemon.
+    pub fn xvsctl(&self, args: &[&str]) -> Output {
+        Command::new(xvsctl_bin())
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("spawn xvsctl")
+    }
+
+    /// SIGTERM, then waits (at most 10 s) for the exit status.
+    pub fn stop(mut self) -> ExitStatus {
+        let st = self.terminate(Duration::from_secs(10));
+        st.unwrap_or_else(|| panic!("xvsd ignored SIGTERM for 10 s:\n{}", self.log()))
+    }
+
+    fn terminate(&mut self, wait: Duration) -> Option<ExitStatus> {
+        let mut child = self.child.take()?;
+        // `ip netns exec` execs xvsd: the child's pid is xvsd's.
+        // SAFETY: kill(2) on the pid of a child we have not reaped yet.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let end = Instant::now() + wait;
+        while Instant::now() < end {
+            if let Ok(Some(st)) = child.try_wait() {
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+}
+
+impl Drop for Xvsd {
+    fn drop(&mut self) {
+        if self.child.is_some() && self.terminate(Duration::from_secs(5)).is_none() {
+            eprintln!("xvsd needed SIGKILL; log:\n{}", self.log());
+        }
+        if std::thread::panicking() {
+            eprintln!("xvsd log:\n{}", self.log());
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The value of one counter (0 when absent).
+pub fn counter(stats: &[Counter], scope: &str, instance: &str, name: &str) -> u64 {
+    stats
+        .iter()
+        .filter(|c| c.scope == scope && c.instance == instance && c.name == name)
+        .map(|c| c.value)
+        .sum()
+}
+
+/// A test frame: `dst`, `src`, our ethertype, then `seq` and filler.
+pub fn frame(dst: [u8; 6], src: [u8; 6], seq: u32, len: usize) -> Vec<u8> {
+    let mut f = vec![0u8; len.max(60)];
+    f[0..6].copy_from_slice(&dst);
+    f[6..12].copy_from_slice(&src);
+    f[12..14].copy_from_slice(&ETHERTYPE.to_be_bytes());
+    f[14..18].copy_from_slice(&seq.to_be_bytes());
+    for (i, b) in f[18..].iter_mut().enumerate() {
+        *b = (i as u32).wrapping_mul(31).wrapping_add(seq) as u8;
+    }
+    f
+}
+
+/// An IPv4/UDP test frame to [`TEST_UDP_PORT`] from source port `sport`
+/// (the flow hash, hence the veth queue, follows it), `seq` first in the
+/// payload.
+pub fn udp_frame(dst: [u8; 6], src: [u8; 6], seq: u32, sport: u16) -> Vec<u8> {
+    let payload_len = 32usize;
+    let mut f = vec![0u8; 14 + 20 + 8 + payload_len];
+    f[0..6].copy_from_slice(&dst);
+    f[6..12].copy_from_slice(&src);
+    f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+    let ip = &mut f[14..34];
+    ip[0] = 0x45;
+    ip[2..4].copy_from_slice(&((20 + 8 + payload_len) as u16).to_be_bytes());
+    ip[8] = 64;
+    ip[9] = 17;
+    ip[12..16].copy_from_slice(&[10, 81, 0, 1]);
+    ip[16..20].copy_from_slice(&[10, 81, 0, 2]);
+    let mut sum = 0u32;
+    for w in ip.chunks(2) {
+        sum += u32::from(u16::from_be_bytes([w[0], w[1]]));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    ip[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    let udp = &mut f[34..42];
+    udp[0..2].copy_from_slice(&sport.to_be_bytes());
+    udp[2..4].copy_from_slice(&TEST_UDP_PORT.to_be_bytes());
+    udp[4..6].copy_from_slice(&((8 + payload_len) as u16).to_be_bytes());
+    f[42..46].copy_from_slice(&seq.to_be_bytes());
+    f
+}
+
+/// True for our test frames: [`ETHERTYPE`], or IPv4/UDP to
+/// [`TEST_UDP_PORT`].
+pub fn is_test_frame(b: &[u8]) -> bool {
+    if b.len() < 14 {
+        return false;
+    }
+    if b[12..14] == ETHERTYPE.to_be_bytes() {
+        return true;
+    }
+    b.len() >= 46
+        && b[12..14] == [0x08, 0x00]
+        && b[23] == 17
+        && b[36..38] == TEST_UDP_PORT.to_be_bytes()
+}
+
+/// The sequence number of a test frame.
+pub fn seq_of(b: &[u8]) -> u32 {
+    let at = if b[12..14] == ETHERTYPE.to_be_bytes() {
+        14
+    } else {
+        42
+    };
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// `f` with an 802.1Q tag for `vid` inserted after the MACs.
+pub fn tagged(f: &[u8], vid: u16) -> Vec<u8> {
+    let mut t = Vec::with_capacity(f.len() + 4);
+    t.extend_from_slice(&f[..12]);
+    t.extend_from_slice(&0x8100u16.to_be_bytes());
+    t.extend_from_slice(&vid.to_be_bytes());
+    t.extend_from_slice(&f[12..]);
+    t
+}
+
+/// One received frame and the VLAN tag the kernel took off it, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rx {
+    /// The bytes (without the tag the kernel stripped).
+    pub bytes: Vec<u8>,
+    /// The stripped 802.1Q VLAN ID.
+    pub vlan: Option<u16>,
+}
+
+/// An AF_PACKET socket on one interface: injects frames and shows exactly
+/// what arrived, tags included (`PACKET_AUXDATA`: the kernel strips an
+/// 802.1Q tag into metadata before AF_PACKET sees the frame).
+pub struct Packet {
+    fd: OwnedFd,
+}
+
+fn setsockopt<T>(fd: &OwnedFd, level: i32, name: i32, v: &T) -> io::Result<()> {
+    // SAFETY: `v` is a valid T of the given size for the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (v as *const T).cast(),
+            std::mem::size_of::<T>() as u32,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+impl Packet {
+    /// Opens and binds the socket to `ifname` in the calling thread's
+    /// namespace.
+    pub fn open(ifname: &str) -> Packet {
+        let proto = (libc::ETH_P_ALL as u16).to_be();
+        // SAFETY: plain socket(2); the result is checked.
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_PACKET,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                i32::from(proto),
+            )
+        };
+        assert!(fd >= 0, "AF_PACKET socket: {}", io::Error::last_os_error());
+        // SAFETY: `fd` is fresh and owned by nobody else.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let c = std::ffi::CString::new(ifname).unwrap();
+        // SAFETY: `c` is NUL-terminated and lives across the call.
+        let ifindex = unsafe { libc::if_nametoindex(c.as_ptr()) };
+        assert!(ifindex != 0, "no interface {ifname}");
+        // SAFETY: all-zero is a valid sockaddr_ll.
+        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_protocol = proto;
+        sll.sll_ifindex = ifindex as i32;
+        // SAFETY: `sll` is a valid sockaddr_ll of the given size.
+        let rc = unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                (&sll as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            )
+        };
+        assert_eq!(rc, 0, "bind AF_PACKET: {}", io::Error::last_os_error());
+        let tv = libc::timeval {
+            tv_sec: 0,
+            tv_usec: 20_000,
+        };
+        setsockopt(&fd, libc::SOL_SOCKET, libc::SO_RCVTIMEO, &tv).expect("SO_RCVTIMEO");
+        let size: libc::c_int = 64 << 20;
+        setsockopt(&fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &size).expect("SO_RCVBUFFORCE");
+        let one: libc::c_int = 1;
+        setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_AUXDATA, &one).expect("PACKET_AUXDATA");
+        Packet { fd }
+    }
+
+    /// Sends one frame as it is.
+    pub fn send(&self, frame: &[u8]) {
+        for _ in 0..1000 {
+            // SAFETY: `frame` is valid for reads of its length.
+            let rc =
+                unsafe { libc::send(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
+            if rc == frame.len() as isize {
+                return;
+            }
+            let e = io::Error::last_os_error();
+            // The device queue is full: give it a moment.
+            assert_eq!(e.raw_os_error(), Some(libc::ENOBUFS), "AF_PACKET send: {e}");
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        panic!("AF_PACKET send: ENOBUFS for 100 ms");
+    }
+
+    /// One incoming test frame ([`is_test_frame`]), or `None` after one 20 ms
+    /// timeout tick.
+    pub fn recv_one(&self, buf: &mut [u8]) -> Option<Rx> {
+        let mut cmsg = [0u64; 16];
+        // SAFETY: all-zero is a valid sockaddr_ll / msghdr.
+        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        // SAFETY: as above.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_name = (&mut sll as *mut libc::sockaddr_ll).cast();
+        msg.msg_namelen = std::mem::size_of::<libc::sockaddr_ll>() as u32;
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cmsg.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&cmsg);
+        // SAFETY: every pointer in `msg` is valid for the lengths given.
+        let n = unsafe { libc::recvmsg(self.fd.as_raw_fd(), &mut msg, 0) };
+        if n < 0 || sll.sll_pkttype == libc::PACKET_OUTGOING {
+            return None;
+        }
+        let bytes = &buf[..n as usize];
+        if !is_test_frame(bytes) {
+            return None;
+        }
+        let mut vlan = None;
+        // SAFETY: `msg` was filled by recvmsg; the CMSG macros walk the
+        // control buffer within msg_controllen.
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(&msg);
+            while !c.is_null() {
+                if (*c).cmsg_level == libc::SOL_PACKET && (*c).cmsg_type == libc::PACKET_AUXDATA {
+                    let aux = std::ptr::read_unaligned(
+                        libc::CMSG_DATA(c).cast::<libc::tpacket_auxdata>(),
+                    );
+                    if aux.tp_status & libc::TP_STATUS_VLAN_VALID != 0 {
+                        vlan = Some(aux.tp_vlan_tci & 0x0fff);
+                    }
+                }
+                c = libc::CMSG_NXTHDR(&msg, c);
+            }
+        }
+        Some(Rx {
+            bytes: bytes.to_vec(),
+            vlan,
+        })
+    }
+
+    /// Incoming test frames until `want` arrived or `wait` passed.
+    pub fn recv(&self, want: usize, wait: Duration) -> Vec<Rx> {
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 4096];
+        let end = Instant::now() + wait;
+        while got.len() < want && Instant::now() < end {
+            if let Some(rx) = self.recv_one(&mut buf) {
+                got.push(rx);
+            }
+        }
+        got
+    }
+}
