@@ -214,7 +214,7 @@ pub struct Engine {
     counters: Counters,
     egress: Vec<Egress>,
     now: Tick,
-    last_drop_log: Tick,
+    last_drop_log: Option<Tick>,
 }
 
 impl Engine {
@@ -235,7 +235,7 @@ impl Engine {
             counters: Counters::default(),
             egress: Vec::with_capacity(flood_max.max(16)),
             now: Tick(0),
-            last_drop_log: Tick(0),
+            last_drop_log: None,
         }
     }
 
@@ -439,8 +439,11 @@ impl Engine {
     /// full story).
     #[cold]
     fn log_drop(&mut self, what: &'static str) {
-        if self.now.millis_since(self.last_drop_log) >= 1000 || self.last_drop_log == Tick(0) {
-            self.last_drop_log = self.now;
+        if self
+            .last_drop_log
+            .is_none_or(|last| self.now.millis_since(last) >= 1000)
+        {
+            self.last_drop_log = Some(self.now);
             tracing::debug!(reason = what, "dropping frames (rate-limited log)");
         }
     }

@@ -138,15 +138,17 @@ impl FdbReplica {
         let key = FdbKey::new(bd, mac);
         match self.table.get_mut(&key) {
             Some(e) if e.loc == loc => {
-                if now.millis_since(e.last_sent) < self.refresh_ms {
+                // Statics never age: nothing to refresh.
+                if e.kind == EntryKind::Static || now.millis_since(e.last_sent) < self.refresh_ms {
                     return LearnOutcome::Known;
                 }
-                let previous = e.last_sent;
+                // A refresh changes nothing but the owner's last-seen time:
+                // when it cannot be sent, the next one a refresh interval
+                // later will do (ageing is minutes), so do not retry per frame.
                 e.last_sent = now;
                 if Self::send(&self.to_owner, self.worker, key, loc, now) {
                     LearnOutcome::Refreshed
                 } else {
-                    e.last_sent = previous;
                     LearnOutcome::QueueFull
                 }
             }

@@ -328,3 +328,49 @@ fn control_reports_a_stopped_owner() {
     drop(reps);
     assert_eq!(control.show(None), Err(FdbError::OwnerGone));
 }
+
+#[test]
+fn statics_are_not_refreshed_and_failed_refreshes_wait_an_interval() {
+    let config = FdbConfig {
+        inbox_capacity: 1,
+        ..FdbConfig::default()
+    };
+    let (mut owner, mut reps, _) = new(config, 1);
+    owner
+        .static_add(FdbKey::new(BD, mac(1)), port(1), secs(0))
+        .unwrap();
+    settle(&mut owner, &mut reps, secs(0));
+    for s in 1..5 {
+        assert_eq!(
+            reps[0].learn(BD, mac(1), port(1), secs(s)),
+            LearnOutcome::Known
+        );
+    }
+    assert_eq!(owner.process(secs(5)), 0);
+
+    // Fill the one-slot channel, then a refresh falls due: it is dropped,
+    // and not retried on every following frame.
+    assert_eq!(
+        reps[0].learn(BD, mac(2), port(1), secs(5)),
+        LearnOutcome::Learned
+    );
+    owner.process(secs(5));
+    settle(&mut owner, &mut reps, secs(5));
+    assert_eq!(
+        reps[0].learn(BD, mac(3), port(1), secs(6)),
+        LearnOutcome::Learned
+    );
+    assert_eq!(
+        reps[0].learn(BD, mac(2), port(1), secs(7)),
+        LearnOutcome::QueueFull
+    );
+    assert_eq!(
+        reps[0].learn(BD, mac(2), port(1), Tick(7001)),
+        LearnOutcome::Known
+    );
+    settle(&mut owner, &mut reps, secs(7));
+    assert_eq!(
+        reps[0].learn(BD, mac(2), port(1), secs(8)),
+        LearnOutcome::Refreshed
+    );
+}

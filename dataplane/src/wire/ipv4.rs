@@ -218,8 +218,8 @@ pub struct Repr {
 }
 
 impl Repr {
-    /// The meaning of a checked packet; errors on a bad version, options-less
-    /// assumptions aside, a wrong checksum or a fragment.
+    /// The meaning of a checked packet (options are skipped); errors on a
+    /// version other than 4, a wrong header checksum or a fragment.
     pub fn parse<T: AsRef<[u8]>>(p: &Packet<T>) -> Result<Repr> {
         p.check_len()?;
         if p.version() != 4 || !p.verify_checksum() || p.is_fragment() {
