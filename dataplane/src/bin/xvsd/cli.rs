@@ -47,13 +47,15 @@ pub struct Args {
     pub batch: u32,
 
     /// Size of each socket's fill, completion, RX and TX rings (power of
-    /// two). Each port keeps half of it posted in its fill ring.
+    /// two). Each port keeps its fill ring full (UMEM permitting): the
+    /// deeper the rings, the longer a worker may be descheduled before the
+    /// kernel drops frames (`xsk_rx_fill_ring_empty`, `xsk_rx_ring_full`).
     #[arg(long, default_value_t = 2048)]
     pub ring_size: u32,
 
     /// Frames in each worker's UMEM, shared by its sockets on every port.
-    /// Must cover ports × ring_size/2 (posted for RX) plus frames in flight
-    /// on TX; too few and RX stalls on an empty fill ring.
+    /// Should cover ports × ring_size (posted for RX) plus frames in flight
+    /// on TX; with fewer, each port posts at most ¾ of the UMEM / ports.
     #[arg(long, default_value_t = 16384)]
     pub umem_frames: u32,
 
@@ -134,9 +136,11 @@ impl Args {
     /// One worker's UMEM and socket configuration for `ports` ports.
     pub fn xsk_config(&self, ports: usize) -> XskConfig {
         let ports = ports.max(1) as u32;
-        // Half the ring posted for RX, but never more than the UMEM can
-        // give every port while keeping a quarter of it for TX and floods.
-        let fill = (self.ring_size / 2)
+        // The whole fill ring posted for RX, but never more than the UMEM
+        // can give every port while keeping a quarter of it for TX and
+        // floods.
+        let fill = self
+            .ring_size
             .min(self.umem_frames * 3 / 4 / ports)
             .max(1);
         XskConfig {
@@ -196,7 +200,7 @@ mod tests {
             "--no-need-wakeup",
         ]);
         let c = a.xsk_config(4);
-        assert_eq!((c.fill_size, c.tx_size, c.fill_target), (1024, 1024, 512));
+        assert_eq!((c.fill_size, c.tx_size, c.fill_target), (1024, 1024, 768));
         assert_eq!(c.bind, BindMode::Copy);
         assert!(!c.need_wakeup);
         assert_eq!(

@@ -20,6 +20,8 @@ const SPIN_BEFORE_SLEEP: u32 = 64;
 /// Longest sleep of an idle worker (bounds the latency of next-hop and FDB
 /// updates while idle, and of noticing the stop flag).
 const IDLE_POLL: Duration = Duration::from_millis(10);
+/// Sleep of an idle worker with frames still in flight on TX.
+const TX_PENDING_POLL: Duration = Duration::from_millis(1);
 
 /// One socket's counters.
 #[derive(Debug, Clone, Default)]
@@ -136,12 +138,19 @@ pub fn spawn(
             while !stop.load(Ordering::Relaxed) {
                 let now = Instant::now();
                 let got = worker.run_batch(&mut io, Tick::since(origin, now));
-                if got == 0 && io.frames_in_tx() == 0 {
-                    idle += 1;
+                if got == 0 {
+                    idle = idle.saturating_add(1);
                     if idle >= SPIN_BEFORE_SLEEP {
-                        if let Err(e) = io.poll(IDLE_POLL) {
+                        // Frames still on a TX ring: come back soon to
+                        // kick and reap them (poll only wakes on RX).
+                        let wait = if io.frames_in_tx() > 0 {
+                            TX_PENDING_POLL
+                        } else {
+                            IDLE_POLL
+                        };
+                        if let Err(e) = io.poll(wait) {
                             tracing::warn!(worker = index, error = %e, "poll failed");
-                            std::thread::sleep(IDLE_POLL);
+                            std::thread::sleep(wait);
                         }
                     }
                 } else {
