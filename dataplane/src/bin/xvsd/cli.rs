@@ -139,10 +139,7 @@ impl Args {
         // The whole fill ring posted for RX, but never more than the UMEM
         // can give every port while keeping a quarter of it for TX and
         // floods.
-        let fill = self
-            .ring_size
-            .min(self.umem_frames * 3 / 4 / ports)
-            .max(1);
+        let fill = self.ring_size.min(self.umem_frames * 3 / 4 / ports).max(1);
         XskConfig {
             frame_size: self.frame_size,
             frame_count: self.umem_frames,
