@@ -17,8 +17,8 @@ use xvs_ebpf::XdpMode;
 #[derive(Debug, Parser)]
 #[command(name = "xvsd", version)]
 pub struct Args {
-    /// Network configuration (TOML: [vtep], [[port]], [[bridge_domain]];
-    /// see docs/config.md).
+    /// Network configuration: a TOML file with `vtep`, `port` and
+    /// `bridge_domain` tables (see docs/config.md).
     #[arg(long, value_name = "FILE")]
     pub config: PathBuf,
 
