@@ -2,7 +2,7 @@
 //! namespace; the daemon attaches to one end, the test sends and receives on
 //! the other with AF_PACKET): a VLAN-tagged attachment (tag popped in,
 //! pushed out), the learned FDB through the control socket and the real
-//! xvsctl, refused live reconfiguration, two queues with two workers, a
+//! xvsctl, Prometheus metrics, refused live reconfiguration, two queues with two workers, a
 //! 100k-frame burst that arrives complete, and a clean SIGTERM.
 //!
 //! The VXLAN paths (IPv4 and IPv6 underlays against the kernel's own VXLAN
@@ -51,7 +51,11 @@ fn vlan_attachment_pops_and_pushes_the_tag_and_fdb_shows_it() {
     );
     veth(&ns, &p1, &h1, 1);
     veth(&ns, &p2, &h2, 1);
-    let d = Xvsd::start(&ns, &config(&p1, &p2, true), &["--xdp-mode", "native"]);
+    let d = Xvsd::start(
+        &ns,
+        &config(&p1, &p2, true),
+        &["--xdp-mode", "native", "--metrics", "127.0.0.1:9417"],
+    );
 
     let (hh1, hh2) = (h1.clone(), h2.clone());
     let (into_a, into_b, foreign) = ns.run(move || {
@@ -127,6 +131,25 @@ fn vlan_attachment_pops_and_pushes_the_tag_and_fdb_shows_it() {
     let out = d.xvsctl(&["stats"]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("drop_unknown_attachment"));
+
+    // The same counters for Prometheus (the namespace's own loopback).
+    let metrics = ns.run(|| {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect("127.0.0.1:9417").expect("metrics port");
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).expect("metrics response");
+        text
+    });
+    assert!(metrics.starts_with("HTTP/1."), "{metrics}");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("xvs_xdp_vlan_popped_total ") && !l.ends_with(" 0")),
+        "{metrics}"
+    );
+    assert!(metrics.contains("xvs_worker_rx_total{instance=\"0\"}"));
 
     // Live reconfiguration is refused with a clear error and changes nothing.
     let out = d.xvsctl(&["bd", "add", "green", "--vni", "7"]);

@@ -90,6 +90,11 @@ pub struct Args {
     #[arg(long)]
     pub no_need_wakeup: bool,
 
+    /// Serve the counters (`xvsctl stats`) in the Prometheus text format on
+    /// this address, e.g. `127.0.0.1:9417` (GET /metrics). Off by default.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<std::net::SocketAddr>,
+
     /// Seconds a learned MAC stays in the FDB without being seen.
     #[arg(long, value_name = "SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
     pub fdb_ageing: u64,

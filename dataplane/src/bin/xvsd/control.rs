@@ -146,7 +146,8 @@ impl Control {
         })
     }
 
-    fn stats(&self) -> Result<Vec<Counter>, String> {
+    /// Every counter: classifier, workers, sockets, FDB.
+    pub fn stats(&self) -> Result<Vec<Counter>, String> {
         let mut out = Vec::new();
         let xdp = self
             .classifier

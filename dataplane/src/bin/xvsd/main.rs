@@ -25,6 +25,7 @@ use clap::Parser;
 use crossbeam_channel::unbounded;
 use tracing_subscriber::EnvFilter;
 use xvs_control::config::Config;
+use xvs_control::metrics::{self, MetricsServer};
 use xvs_control::server::{Server, ServerConfig};
 use xvs_dataplane::daemon::{Model, Worker};
 use xvs_dataplane::engine::Engine;
@@ -176,12 +177,24 @@ fn run(args: &Args) -> Result<()> {
         config_path: args.config.display().to_string(),
         started: Instant::now(),
     };
+    let handler = Arc::new(handler);
+    let metrics = match args.metrics {
+        Some(addr) => {
+            let h = handler.clone();
+            let source: metrics::Source = Arc::new(move || h.stats().unwrap_or_default());
+            let m = MetricsServer::start(addr, source)
+                .with_context(|| format!("serving metrics on {addr}"))?;
+            tracing::info!(addr = %m.addr(), "Prometheus metrics on /metrics");
+            Some(m)
+        }
+        None => None,
+    };
     let server = Server::start(
         ServerConfig {
             path: args.socket.clone(),
             ..ServerConfig::default()
         },
-        Arc::new(handler),
+        handler,
     )
     .context("starting the control socket")?;
     tracing::info!(
@@ -212,6 +225,7 @@ fn run(args: &Args) -> Result<()> {
     }
     let _ = nexthop_thread.join();
     drop(attachments);
+    drop(metrics);
     drop(server);
     tracing::info!("xvsd stopped");
     if let Some(why) = failed {
