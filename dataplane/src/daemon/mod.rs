@@ -8,6 +8,8 @@
 //! * [`worker`] is one worker's forwarding loop over any
 //!   [`FrameIo`](crate::xsk::FrameIo): RX batch → metadata → engine → TX,
 //!   with next-hop updates and FDB changes applied between batches.
+//! * [`hops`] turns next-hop resolutions into the state `xvsctl show`
+//!   reports per remote VTEP and the updates workers need.
 //! * [`netdev`] reads an interface's MAC address and MTU in the calling
 //!   thread's network namespace.
 //!
@@ -16,9 +18,11 @@
 //! resolution, the control socket and signals. `docs/deployment.md` is the
 //! operator's view.
 
+pub mod hops;
 pub mod model;
 pub mod netdev;
 pub mod worker;
 
+pub use hops::HopState;
 pub use model::{frame_meta, Model, ModelError};
 pub use worker::{NextHopUpdate, Worker, WorkerCounters};

@@ -16,10 +16,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use crossbeam_channel::Sender;
+use xvs_dataplane::daemon::hops::{hop_state, transition, HopState};
 use xvs_dataplane::daemon::{Model, NextHopUpdate};
 use xvs_dataplane::fdb::FdbControl;
-use xvs_dataplane::nexthop::{ChangeWatcher, Resolution, Resolver};
-use xvs_dataplane::types::{Location, MacAddr};
+use xvs_dataplane::nexthop::{ChangeWatcher, Resolver};
+use xvs_dataplane::types::Location;
 use xvs_dataplane::xsk::PortId;
 
 use crate::setup::Uplink;
@@ -30,39 +31,6 @@ pub const PENDING_RETRY: Duration = Duration::from_millis(200);
 const FULL_REFRESH: Duration = Duration::from_secs(30);
 /// How often the set of VTEPs is recomputed (learned FDB entries).
 const RESCAN: Duration = Duration::from_secs(1);
-
-/// What is known about one VTEP's next hop (shown by `xvsctl show`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HopState {
-    /// Frames go to this MAC.
-    Resolved {
-        /// Next-hop MAC.
-        mac: MacAddr,
-        /// Gateway, when not on-link.
-        gateway: Option<IpAddr>,
-    },
-    /// Waiting for ARP/ND of this neighbour.
-    Pending {
-        /// The neighbour being resolved.
-        neighbour: IpAddr,
-    },
-    /// Cannot be reached through the uplink.
-    Failed(String),
-}
-
-impl std::fmt::Display for HopState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            HopState::Resolved { mac, gateway: None } => write!(f, "{mac}"),
-            HopState::Resolved {
-                mac,
-                gateway: Some(g),
-            } => write!(f, "{mac} via {g}"),
-            HopState::Pending { neighbour } => write!(f, "pending (resolving {neighbour})"),
-            HopState::Failed(why) => write!(f, "unreachable: {why}"),
-        }
-    }
-}
 
 /// Next-hop states by VTEP, shared with the control handler.
 pub type HopTable = Arc<Mutex<BTreeMap<IpAddr, HopState>>>;
@@ -98,51 +66,25 @@ impl NextHops {
     /// Resolves one VTEP and publishes a change; returns whether it is
     /// still unresolved.
     fn refresh(&mut self, vtep: IpAddr) -> bool {
-        let state = match self.uplink {
+        let uplink = self.uplink.map(|u| u.ifindex);
+        let state = match uplink {
+            Some(_) => hop_state(self.resolver.resolve(vtep), uplink),
             None => HopState::Failed("no uplink port configured".into()),
-            Some(up) => match self.resolver.resolve(vtep) {
-                Ok(Resolution::Resolved(nh)) if nh.ifindex == up.ifindex => HopState::Resolved {
-                    mac: MacAddr(nh.mac),
-                    gateway: nh.gateway,
-                },
-                Ok(Resolution::Resolved(nh)) => HopState::Failed(format!(
-                    "the route leaves through ifindex {}, not the uplink",
-                    nh.ifindex
-                )),
-                Ok(Resolution::Pending { ifindex, .. }) if ifindex != up.ifindex => {
-                    HopState::Failed(format!(
-                        "the route leaves through ifindex {ifindex}, not the uplink"
-                    ))
-                }
-                Ok(Resolution::Pending { neighbour, .. }) => HopState::Pending { neighbour },
-                Err(e) => HopState::Failed(e.to_string()),
-            },
         };
         let pending = matches!(state, HopState::Pending { .. });
         let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
         let old = table.get(&vtep).cloned();
+        let port = PortId::new(self.uplink.map_or(0, |u| u.port));
+        if let Some(update) = transition(vtep, old.as_ref(), &state, port) {
+            self.tell(update);
+        }
         if old.as_ref() != Some(&state) {
             match &state {
-                HopState::Resolved { mac, .. } => {
-                    let port = PortId::new(self.uplink.map_or(0, |u| u.port));
-                    tracing::info!(%vtep, next_hop = %state, "VTEP resolved");
-                    self.tell(NextHopUpdate::Set {
-                        vtep,
-                        mac: *mac,
-                        port,
-                    });
+                HopState::Resolved { .. } => {
+                    tracing::info!(%vtep, next_hop = %state, "VTEP resolved")
                 }
-                other => {
-                    if matches!(old, Some(HopState::Resolved { .. })) || old.is_none() {
-                        self.tell(NextHopUpdate::Clear { vtep });
-                    }
-                    match other {
-                        HopState::Failed(_) => {
-                            tracing::warn!(%vtep, state = %other, "VTEP next hop")
-                        }
-                        _ => tracing::debug!(%vtep, state = %other, "VTEP next hop"),
-                    }
-                }
+                HopState::Failed(_) => tracing::warn!(%vtep, state = %state, "VTEP next hop"),
+                HopState::Pending { .. } => tracing::debug!(%vtep, state = %state, "VTEP next hop"),
             }
             table.insert(vtep, state);
         }
