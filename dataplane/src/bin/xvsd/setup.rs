@@ -64,8 +64,8 @@ pub fn start(args: &Args, model: &Model) -> Result<Running> {
     let mut ports = Vec::with_capacity(model.ports().len());
     let mut uplink = None;
     for p in model.ports() {
-        let ifindex = xvs_ebpf::ifindex_of(&p.name)
-            .with_context(|| format!("port {:?}: no such interface", p.name))?;
+        let ifindex =
+            xvs_ebpf::ifindex_of(&p.name).with_context(|| format!("port {:?}", p.name))?;
         let role = match p.role {
             Role::Uplink => PortRole::Uplink,
             Role::Access => PortRole::Access,
@@ -106,9 +106,13 @@ pub fn start(args: &Args, model: &Model) -> Result<Running> {
     for q in 0..args.queues {
         let mut io = XskIo::new(cfg.clone()).with_context(|| format!("queue {q}: UMEM"))?;
         for p in model.ports() {
-            let id = io
-                .open_port(&p.name, q)
-                .with_context(|| format!("port {:?} queue {q}: AF_XDP socket", p.name))?;
+            let id = io.open_port(&p.name, q).with_context(|| {
+                format!(
+                    "port {:?} queue {q}: AF_XDP socket (--queues {} needs that many \
+                         RX queues on every port: `ethtool -l`)",
+                    p.name, args.queues
+                )
+            })?;
             ensure!(id.index() == usize::from(p.id.0), "socket index mismatch");
             let fd = io
                 .port_fd(id)
