@@ -405,3 +405,47 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// The engine never panics, whatever the bytes, lengths, headroom and
+    /// metadata, and every frame is accounted for: forwarded (unicast or
+    /// flood) or dropped with a frame-level reason.
+    #[test]
+    fn the_engine_never_panics_on_garbage(
+        bytes in proptest::collection::vec(any::<u8>(), 0..300),
+        headroom in 0usize..320,
+        len in 0usize..320,
+        bd in 0u16..3,
+        ingress in 0u8..4,
+    ) {
+        let (_owner, mut replicas, _c) = fdb::new(FdbConfig::default(), 1);
+        let mut b = BridgeDomain::new(BdId(1), Vni::new(5));
+        b.attachments = vec![Attachment::untagged(PortId(1))];
+        b.flood = vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))];
+        let mut bds = BridgeDomains::new();
+        bds.insert(b);
+        let encap = EncapConfig {
+            local_v4: Some(Ipv4Addr::new(192, 0, 2, 9)),
+            ..EncapConfig::default()
+        };
+        let mut engine = Engine::new(replicas.pop().unwrap(), bds, encap);
+        engine.set_next_hop(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), Some(mac(3)));
+        let ingress = match ingress {
+            0 | 1 => Ingress::Local(Attachment::untagged(PortId(u16::from(ingress)))),
+            _ => Ingress::Vtep(IpAddr::V4(Ipv4Addr::new(192, 0, 2, ingress))),
+        };
+        let mut buf = bytes;
+        let mut tx = MemTx::new(4, 512);
+        let meta = FrameMeta { bd: BdId(bd), ingress };
+        let v = engine.process(&meta, &mut buf, headroom, len, &mut tx);
+        prop_assert_eq!(v.sent as usize, tx.sent.len());
+        let c = engine.counters();
+        prop_assert_eq!(c.rx, 1);
+        let frame_drops = c.drop_bad_range + c.drop_runt + c.drop_bad_src_mac
+            + c.drop_unknown_bd + c.drop_hairpin + c.drop_split_horizon
+            + c.drop_no_vni + c.drop_no_destination;
+        prop_assert_eq!(c.unicast + c.flooded + frame_drops, 1);
+    }
+}
