@@ -127,6 +127,9 @@ bench_build() {
         elif (cd "$REPO_DIR" && cargo build "${CARGO_PROFILE[@]}" --quiet -p xvs-dataplane \
             --bin xvsd) >"$RESULTS_DIR/xvsd-build.log" 2>&1; then
             export XVSD=$TARGET_DIR/$PROFILE/xvsd
+            # xvsctl, for the counters kept with the results (optional)
+            (cd "$REPO_DIR" && cargo build "${CARGO_PROFILE[@]}" --quiet -p xvs-control \
+                --bin xvsctl) >>"$RESULTS_DIR/xvsd-build.log" 2>&1 || true
         else
             UNAVAILABLE[xvs]="xvsd does not build (see $RESULTS_DIR/xvsd-build.log)"
         fi
@@ -151,6 +154,17 @@ bench_up_job() {
 
 bench_down() {
     [ -n "$BENCH_SYS" ] || return 0
+    # keep the network node's logs and counters with the results
+    local keep="$RESULTS_DIR/$BENCH_SYS-${BENCH_SC:-x}"
+    if [ "$BENCH_SYS" = xvs ] && [ -S "$LAB_SOCK" ]; then
+        local ctl; ctl=${XVSCTL:-$(dirname "${XVSD:-/nonexistent}")/xvsctl}
+        [ -x "$ctl" ] && timeout 5 "$ctl" --socket "$LAB_SOCK" stats >"$keep.stats.txt" 2>&1
+    fi
+    [ -f "$LAB_STATE/xvsd.log" ] && cp "$LAB_STATE/xvsd.log" "$keep.xvsd.log"
+    [ -f "$LAB_STATE/ovs/ovs-vswitchd.log" ] && cp "$LAB_STATE/ovs/ovs-vswitchd.log" "$keep.ovs-vswitchd.log"
+    if [ "$BENCH_SYS" = ovs ] && [ -S "$LAB_STATE/ovs/ovs-vswitchd.ctl" ]; then
+        bench_ovs_appctl ovs-vswitchd dpif-netdev/pmd-perf-show >"$keep.pmd-perf.txt" 2>&1
+    fi
     if declare -F "bench_node_${BENCH_SYS}_down" >/dev/null; then
         "bench_node_${BENCH_SYS}_down" || true
     fi
@@ -236,6 +250,7 @@ trap 'exit 143' TERM
 lab_set_id "${XVS_BENCH_ID:-b$$}" || exit 2
 bench_deps
 bench_build
+BENCH_LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 for sys in "${SYSTEMS[@]}"; do
     if [ -n "${UNAVAILABLE[$sys]:-}" ]; then
         bench_log "$sys: not available: ${UNAVAILABLE[$sys]}"
@@ -243,7 +258,7 @@ for sys in "${SYSTEMS[@]}"; do
     fi
     for sc in "${SCENARIOS[@]}"; do
         bench_log "== $sys / $sc"
-        BENCH_SYS=$sys
+        BENCH_SYS=$sys BENCH_SC=$sc
         bench_up_job "$sys" 2>"$RESULTS_DIR/$sys-$sc.up.err" &
         rc=0
         wait $! || rc=$?

@@ -123,6 +123,11 @@ bench_node_xvs() {
     bench_xvsd_config >"$LAB_STATE/xvsd.toml"
     XVSD_ARGS="--cores $BENCH_SUT_CPU --xdp-mode native --bind copy ${BENCH_XVSD_ARGS:-}" \
         network_node_xvs
+    # Its other threads (FDB owner, control) on the same core as its worker,
+    # as ovs-vswitchd's are.
+    local pid _comm
+    read -r pid _comm <"$LAB_STATE/xvsd.pid"
+    [ "${BENCH_XVSD_PIN_ALL:-1}" = 0 ] || taskset -a -cp "$BENCH_SUT_CPU" "$pid" >/dev/null
 }
 
 bench_node_xvs_down() { network_node_xvs_down; }

@@ -41,6 +41,7 @@ bench_report() {
         BENCH_SMOKE=$OPT_SMOKE BENCH_RUNS=$RUNS BENCH_SECONDS=$SECONDS_PER_RUN \
         BENCH_GEN_CPU=$BENCH_GEN_CPU BENCH_SUT_CPU=$BENCH_SUT_CPU \
         BENCH_SCENARIOS="${SCENARIOS[*]}" BENCH_SYSTEMS="${SYSTEMS[*]}" \
+        BENCH_LOAD_START=$BENCH_LOAD_START BENCH_LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)" \
         BENCH_UNAVAILABLE=$unavail BENCH_JSON=$json_out BENCH_DAT=$data \
         "$LAB_PYTHON" - "$runs" <<'PY' || rc=$?
 import json, os, statistics, sys
@@ -84,6 +85,7 @@ out = {
     "frame_bytes": 64,
     "cores": {"generator": int(env["BENCH_GEN_CPU"]), "network_node": int(env["BENCH_SUT_CPU"])},
     "unit": "Mpps (median of runs; flood: encapsulated copies out)",
+    "load_average": {"start": env["BENCH_LOAD_START"], "end": env["BENCH_LOAD_END"]},
     "unavailable": unavailable,
     "scenarios": {},
 }
@@ -116,6 +118,8 @@ def fmtr(v):
     return f"{v:5.2f}x" if v is not None else "   n/a"
 
 print(f"xvs line-rate benchmark — {out['machine']}, Linux {out['kernel']}, {out['date']}")
+print(f"load average (1/5/15 min) at start {out['load_average']['start']}, "
+      f"at end {out['load_average']['end']} (a busy machine lowers every figure)")
 print(f"{out['mode']} mode: median of {out['runs']} run(s) of {out['seconds_per_run']} s, "
       f"64-byte frames, generator on CPU {out['cores']['generator']}, "
       f"network node on CPU {out['cores']['network_node']}; Mpps")
@@ -132,7 +136,7 @@ for s, why in sorted(unavailable.items()):
 
 # gnuplot data: one row per scenario, columns in system order
 with open(env["BENCH_DAT"], "w") as f:
-    f.write("scenario xvs kernel ovs ceiling\n")
+    # no header row: gnuplot's histogram would draw it as an empty group
     for sc in scenarios:
         s = out["scenarios"][sc]
         vals = ["NaN" if s[k] is None else str(s[k]) for k in ["xvs", "kernel", "ovs", "ceiling"]]
@@ -168,7 +172,9 @@ bench_chart() {
     local data=$1 png=$2
     command -v gnuplot >/dev/null || { bench_log "gnuplot missing: no chart"; return 1; }
     mkdir -p "$(dirname "$png")"
-    gnuplot <<EOF
+    # (a system without figures draws nothing; gnuplot's warning about it
+    # is noise)
+    gnuplot 2> >(grep -v "No valid points" >&2) <<EOF
 set terminal pngcairo size 1000,560 font "DejaVu Sans,11" noenhanced
 set output "$png"
 set title "xvs line rate, 64-byte frames: $3, Linux $4, $5" noenhanced
