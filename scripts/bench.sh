@@ -252,25 +252,31 @@ bench_deps
 bench_build
 BENCH_LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 for sys in "${SYSTEMS[@]}"; do
-    if [ -n "${UNAVAILABLE[$sys]:-}" ]; then
-        bench_log "$sys: not available: ${UNAVAILABLE[$sys]}"
-        continue
-    fi
+    [ -z "${UNAVAILABLE[$sys]:-}" ] || bench_log "$sys: not available: ${UNAVAILABLE[$sys]}"
+done
+# Round robin: run r of every (scenario, system) before run r+1 of any, each
+# on a freshly built network node, so that load from elsewhere on the
+# machine spreads over all systems alike instead of hitting one system's
+# block of runs.
+for ((run = 1; run <= RUNS; run++)); do
     for sc in "${SCENARIOS[@]}"; do
-        bench_log "== $sys / $sc"
-        BENCH_SYS=$sys BENCH_SC=$sc
-        bench_up_job "$sys" 2>"$RESULTS_DIR/$sys-$sc.up.err" &
-        rc=0
-        wait $! || rc=$?
-        if [ "$rc" != 0 ]; then
-            UNAVAILABLE[$sys]="network node failed to start: $(tail -n 3 "$RESULTS_DIR/$sys-$sc.up.err" | tr '\n' ' ')"
-            bench_log "$sys: ${UNAVAILABLE[$sys]}"
+        for sys in "${SYSTEMS[@]}"; do
+            [ -z "${UNAVAILABLE[$sys]:-}" ] || continue
+            bench_log "== $sys / $sc (run $run of $RUNS)"
+            BENCH_SYS=$sys BENCH_SC=$sc-$run
+            bench_up_job "$sys" 2>"$RESULTS_DIR/$sys-$sc-$run.up.err" &
+            rc=0
+            wait $! || rc=$?
+            if [ "$rc" != 0 ]; then
+                UNAVAILABLE[$sys]="network node failed to start: $(tail -n 3 "$RESULTS_DIR/$sys-$sc-$run.up.err" | tr '\n' ' ')"
+                bench_log "$sys: ${UNAVAILABLE[$sys]}"
+                bench_down
+                continue
+            fi
+            [ "$sys" = ceiling ] || bench_prime
+            measure "$sys" "$sc" "$run"
             bench_down
-            break
-        fi
-        [ "$sys" = ceiling ] || bench_prime
-        for ((run = 1; run <= RUNS; run++)); do measure "$sys" "$sc" "$run"; done
-        bench_down
+        done
     done
 done
 
