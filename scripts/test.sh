@@ -30,3 +30,9 @@ elif [ -n "${XVS_REQUIRE_PRIVILEGED:-}" ] && [ "${XVS_REQUIRE_PRIVILEGED}" != 0 
 else
     echo "SKIPPED-PRIVILEGED lab-test: not root"
 fi
+
+echo "== fuzz (bounded)"
+# Every cargo-fuzz target for XVS_FUZZ_SECONDS (default 60) each; 0 skips.
+if [ "${XVS_FUZZ_SECONDS:-60}" -gt 0 ]; then
+    scripts/fuzz.sh "${XVS_FUZZ_SECONDS:-60}"
+fi
