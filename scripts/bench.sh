@@ -18,7 +18,8 @@
 # Open vSwitch and gnuplot on demand.
 #
 # Environment: XVS_BENCH_GEN_CPU (generator core, default 0),
-# XVS_BENCH_SUT_CPU (the network node's core, default 1), XVSD (an xvsd
+# XVS_BENCH_SUT_CPU (the network node's core, default 1), XVS_BENCH_NICE
+# (their nice level, default -20), XVSD (an xvsd
 # binary instead of building one), CARGO_TARGET_DIR, XVS_BENCH_ID (lab id).
 set -euo pipefail
 
@@ -80,6 +81,11 @@ done
 
 BENCH_GEN_CPU=${XVS_BENCH_GEN_CPU:-0}
 BENCH_SUT_CPU=${XVS_BENCH_SUT_CPU:-1}
+# The generator and the network node's threads run at this nice level, so
+# that other work on the machine (compilers) takes less from the
+# measurement; kernel forwarding runs in softirq context, above any task.
+BENCH_NICE=${XVS_BENCH_NICE:--20}
+[[ $BENCH_NICE =~ ^-?[0-9]+$ ]] || lab_die "XVS_BENCH_NICE must be a nice level (-20..19)"
 [ "$(id -u)" -eq 0 ] || lab_die "run as root (network namespaces, XDP)"
 
 # ---------------------------------------------------------------- deps
@@ -227,7 +233,7 @@ measure() {
     local gsecs
     gsecs=$(awk -v w="$WARMUP" -v d="$SECONDS_PER_RUN" 'BEGIN { print w + d + 0.3 }')
     # shellcheck disable=SC2046  # gen_args is a flag list
-    if ! nsx "$gn" taskset -c "$BENCH_GEN_CPU" "$GEN" --iface "$gi" --seconds "$gsecs" \
+    if ! nsx "$gn" nice -n "$BENCH_NICE" taskset -c "$BENCH_GEN_CPU" "$GEN" --iface "$gi" --seconds "$gsecs" \
         $(gen_args "$sc") >"$gen_out" 2>"$RESULTS_DIR/$tag.gen.err"; then
         bench_log "$tag: generator: $(tail -n 3 "$RESULTS_DIR/$tag.gen.err")"
     fi

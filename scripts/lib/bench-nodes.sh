@@ -125,9 +125,13 @@ bench_node_xvs() {
         network_node_xvs
     # Its other threads (FDB owner, control) on the same core as its worker,
     # as ovs-vswitchd's are.
-    local pid _comm
+    local pid _comm t
     read -r pid _comm <"$LAB_STATE/xvsd.pid"
     [ "${BENCH_XVSD_PIN_ALL:-1}" = 0 ] || taskset -a -cp "$BENCH_SUT_CPU" "$pid" >/dev/null
+    # the same priority as ovs-vswitchd's threads (nice is per thread)
+    for t in /proc/"$pid"/task/*; do
+        renice -n "$BENCH_NICE" -p "${t##*/}" >/dev/null
+    done
 }
 
 bench_node_xvs_down() { network_node_xvs_down; }
@@ -161,7 +165,8 @@ bench_node_ovs() {
     bench_ovs_vsctl --no-wait init
     bench_ovs_vsctl --no-wait set Open_vSwitch . \
         other_config:pmd-cpu-mask="$(printf '0x%x' $((1 << BENCH_SUT_CPU)))"
-    env "${envs[@]}" ip netns exec "$(ns nn)" taskset -c "$BENCH_SUT_CPU" ovs-vswitchd \
+    env "${envs[@]}" ip netns exec "$(ns nn)" nice -n "$BENCH_NICE" \
+        taskset -c "$BENCH_SUT_CPU" ovs-vswitchd \
         "unix:$d/db.sock" --pidfile="$d/ovs-vswitchd.pid" --unixctl="$d/ovs-vswitchd.ctl" \
         --log-file="$d/ovs-vswitchd.log" --detach --no-chdir
     local mode=${BENCH_OVS_XDP_MODE:-native}
