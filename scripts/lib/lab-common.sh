@@ -117,6 +117,17 @@ lab_ping() {
         ping -n -q -c 3 -i 0.2 -w 6 "$@" "${LAB_VM_IP[$dst]}"
 }
 
+# lab_no_transit SRC DST: succeeds when SRC gets NO reply from DST. For xvs,
+# which never forwards a frame from one VTEP to another (split horizon, as
+# Neutron's br-tun): vmA <-> vmB through the network node must not work.
+lab_no_transit() {
+    if lab_ping "$1" "$2" >/dev/null 2>&1; then
+        echo "$1 reached $2 through the network node"
+        return 1
+    fi
+    echo "no reply: VTEP to VTEP is not forwarded (split horizon)"
+}
+
 # lab_ping_addr NODE ADDR: the same to any address (underlay checks).
 lab_ping_addr() {
     local src=$1 addr=$2
