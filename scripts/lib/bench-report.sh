@@ -42,6 +42,8 @@ bench_report() {
         BENCH_GEN_CPU=$BENCH_GEN_CPU BENCH_SUT_CPU=$BENCH_SUT_CPU \
         BENCH_SCENARIOS="${SCENARIOS[*]}" BENCH_SYSTEMS="${SYSTEMS[*]}" \
         BENCH_LOAD_START=$BENCH_LOAD_START BENCH_LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)" \
+        BENCH_COMMIT="$(git -C "$REPO_DIR" describe --always --dirty 2>/dev/null || echo unknown)" \
+        BENCH_OVS_VERSION="$(ovs-vswitchd --version 2>/dev/null | sed -n '1s/.* //p')" \
         BENCH_UNAVAILABLE=$unavail BENCH_JSON=$json_out BENCH_DAT=$data \
         "$LAB_PYTHON" - "$runs" <<'PY' || rc=$?
 import json, os, statistics, sys
@@ -86,6 +88,8 @@ out = {
     "cores": {"generator": int(env["BENCH_GEN_CPU"]), "network_node": int(env["BENCH_SUT_CPU"])},
     "unit": "Mpps (median of runs; flood: encapsulated copies out)",
     "load_average": {"start": env["BENCH_LOAD_START"], "end": env["BENCH_LOAD_END"]},
+    "commit": env["BENCH_COMMIT"],
+    "versions": {"ovs": env["BENCH_OVS_VERSION"]},
     "unavailable": unavailable,
     "scenarios": {},
 }
@@ -160,14 +164,18 @@ if out["mode"] == "smoke":
     print("smoke: ok (every system forwarded frames in every scenario)")
 PY
     if [ -n "$OPT_CHART" ]; then
-        bench_chart "$data" "$OPT_CHART" "$machine" "$kernel" "$date" || rc=1
+        local sub
+        sub="$( ((OPT_SMOKE)) && echo smoke || echo full) run: median of $RUNS × ${SECONDS_PER_RUN} s"
+        sub+=", load average $BENCH_LOAD_START → $(cut -d' ' -f1-3 /proc/loadavg)"
+        bench_chart "$data" "$OPT_CHART" "$machine" "$kernel" "$date" "$sub" \
+            "${#SCENARIOS[@]}" || rc=1
     fi
     [ -z "$json_out" ] || bench_log "JSON: $json_out"
     return "$rc"
 }
 
-# bench_chart DATA PNG MACHINE KERNEL DATE: grouped bars, one group per
-# scenario, one bar per system (gnuplot).
+# bench_chart DATA PNG MACHINE KERNEL DATE SUBTITLE NSCENARIOS: grouped
+# bars, one group per scenario, one bar per system (gnuplot).
 bench_chart() {
     local data=$1 png=$2
     command -v gnuplot >/dev/null || { bench_log "gnuplot missing: no chart"; return 1; }
@@ -177,7 +185,8 @@ bench_chart() {
     gnuplot 2> >(grep -v "No valid points" >&2) <<EOF
 set terminal pngcairo size 1000,560 font "DejaVu Sans,11" noenhanced
 set output "$png"
-set title "xvs line rate, 64-byte frames: $3, Linux $4, $5" noenhanced
+set title "xvs line rate, 64-byte frames: $3, Linux $4, $5\n$6" noenhanced
+set xrange [-0.5:$7 - 0.5]
 set ylabel "Mpps (median)"
 set style data histogram
 set style histogram cluster gap 1
