@@ -249,7 +249,19 @@ measure() {
 RESULTS_DIR=$(mktemp -d /tmp/xvs-bench.XXXXXX)
 RESULTS=$RESULTS_DIR/runs.txt
 : >"$RESULTS"
-trap 'bench_down' EXIT
+# With autogroup scheduling (kernel.sched_autogroup_enabled=1) every
+# session is its own group and per-thread nice only ranks threads inside
+# it: give this session's group the benchmark's nice for the run.
+AUTOGROUP_NICE=""
+if [ -w "/proc/$$/autogroup" ]; then
+    AUTOGROUP_NICE=$(sed -n 's/.* nice //p' "/proc/$$/autogroup")
+    echo "$BENCH_NICE" >"/proc/$$/autogroup" 2>/dev/null || AUTOGROUP_NICE=""
+fi
+bench_exit() {
+    bench_down
+    [ -z "$AUTOGROUP_NICE" ] || echo "$AUTOGROUP_NICE" >"/proc/$$/autogroup" 2>/dev/null || true
+}
+trap 'bench_exit' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 

@@ -169,6 +169,10 @@ bench_node_ovs() {
         taskset -c "$BENCH_SUT_CPU" ovs-vswitchd \
         "unix:$d/db.sock" --pidfile="$d/ovs-vswitchd.pid" --unixctl="$d/ovs-vswitchd.ctl" \
         --log-file="$d/ovs-vswitchd.log" --detach --no-chdir
+    # --detach made it a session (and autogroup) of its own: same nice as ours
+    local vpid
+    vpid=$(cat "$d/ovs-vswitchd.pid")
+    [ ! -w "/proc/$vpid/autogroup" ] || echo "$BENCH_NICE" >"/proc/$vpid/autogroup" 2>/dev/null || true
     local mode=${BENCH_OVS_XDP_MODE:-native}
     bench_ovs_vsctl add-br br-int -- set bridge br-int datapath_type=netdev \
         other_config:mac-table-size=131072
