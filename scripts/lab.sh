@@ -478,9 +478,22 @@ show_counters() {
     done
 }
 
+# build_xvs: on a fresh machine the demo is one command: install what is
+# missing and build xvsd/xvsctl (release) unless XVSD points at a binary.
+build_xvs() {
+    [ -n "${XVSD:-}" ] && return 0
+    "$REPO_DIR/scripts/deps.sh"
+    command -v cargo >/dev/null || PATH="$PATH:${HOME:-/root}/.cargo/bin"
+    bold "== cargo build --release (xvsd, xvsctl)"
+    (cd "$REPO_DIR" && cargo build --release --locked --quiet -p xvs-dataplane --bin xvsd -p xvs-control --bin xvsctl) ||
+        lab_die "building xvsd failed"
+    export XVSD="$REPO_DIR/target/release/xvsd" XVSCTL="$REPO_DIR/target/release/xvsctl"
+}
+
 lab_demo() {
     need_root
     default_id
+    [ "$OPT_NODE" = xvs ] && build_xvs
     trap 'bold "== teardown"; lab_down' EXIT
     trap 'exit 130' INT
     trap 'exit 143' TERM
