@@ -183,7 +183,7 @@ bench_chart() {
     # (a system without figures draws nothing; gnuplot's warning about it
     # is noise)
     gnuplot 2> >(grep -v "No valid points" >&2) <<EOF
-set terminal pngcairo size 1000,560 font "DejaVu Sans,11" noenhanced
+set terminal pngcairo size 1000,600 font "DejaVu Sans,11" noenhanced
 set output "$png"
 set title "xvs line rate, 64-byte frames: $3, Linux $4, $5\n$6" noenhanced
 set xrange [-0.5:$7 - 0.5]
@@ -192,7 +192,7 @@ set style data histogram
 set style histogram cluster gap 1
 set style fill solid 0.85 border -1
 set boxwidth 0.9
-set key top right
+set key outside bottom center horizontal
 set grid ytics
 set yrange [0:*]
 set xtics nomirror
