@@ -122,19 +122,20 @@ SINK=$TARGET_DIR/$PROFILE/xvs-sink
 declare -A UNAVAILABLE=()
 
 bench_build() {
+    command -v cargo >/dev/null || PATH="$PATH:${HOME:-/root}/.cargo/bin"
     bench_log "building xvs-gen, xvs-sink ($PROFILE)"
-    (cd "$REPO_DIR" && cargo build "${CARGO_PROFILE[@]}" --quiet -p xvs-benches --bins) ||
+    (cd "$REPO_DIR" && cargo build "${CARGO_PROFILE[@]}" --locked --quiet -p xvs-benches --bins) ||
         lab_die "cannot build the generator and sink"
     if [[ " ${SYSTEMS[*]} " == *" xvs "* ]]; then
         if [ -n "${XVSD:-}" ]; then
             [ -x "$XVSD" ] || UNAVAILABLE[xvs]="XVSD=$XVSD is not executable"
         elif [ ! -d "$REPO_DIR/dataplane/src/bin/xvsd" ]; then
             UNAVAILABLE[xvs]="xvsd does not exist yet"
-        elif (cd "$REPO_DIR" && cargo build "${CARGO_PROFILE[@]}" --quiet -p xvs-dataplane \
+        elif (cd "$REPO_DIR" && cargo build "${CARGO_PROFILE[@]}" --locked --quiet -p xvs-dataplane \
             --bin xvsd) >"$RESULTS_DIR/xvsd-build.log" 2>&1; then
             export XVSD=$TARGET_DIR/$PROFILE/xvsd
             # xvsctl, for the counters kept with the results (optional)
-            (cd "$REPO_DIR" && cargo build "${CARGO_PROFILE[@]}" --quiet -p xvs-control \
+            (cd "$REPO_DIR" && cargo build "${CARGO_PROFILE[@]}" --locked --quiet -p xvs-control \
                 --bin xvsctl) >>"$RESULTS_DIR/xvsd-build.log" 2>&1 || true
         else
             UNAVAILABLE[xvs]="xvsd does not build (see $RESULTS_DIR/xvsd-build.log)"
