@@ -170,7 +170,7 @@ bench_down() {
     [ -f "$LAB_STATE/xvsd.log" ] && cp "$LAB_STATE/xvsd.log" "$keep.xvsd.log"
     [ -f "$LAB_STATE/ovs/ovs-vswitchd.log" ] && cp "$LAB_STATE/ovs/ovs-vswitchd.log" "$keep.ovs-vswitchd.log"
     if [ "$BENCH_SYS" = ovs ] && [ -S "$LAB_STATE/ovs/ovs-vswitchd.ctl" ]; then
-        bench_ovs_appctl ovs-vswitchd dpif-netdev/pmd-perf-show >"$keep.pmd-perf.txt" 2>&1
+        bench_ovs_appctl ovs-vswitchd dpif-netdev/pmd-perf-show >"$keep.pmd-perf.txt" 2>&1 || true
     fi
     if declare -F "bench_node_${BENCH_SYS}_down" >/dev/null; then
         "bench_node_${BENCH_SYS}_down" || true
@@ -202,11 +202,12 @@ where() {
 # the local host (to the remote one, flooded while unknown), then a few
 # VXLAN frames from the remote host behind VTEP 192.0.2.1.
 bench_prime() {
-    # shellcheck disable=SC2046
     nsx vm1 "$GEN" --iface eth0 --count 32 --rate 2000 --seconds 5 \
-        --src-mac "$BENCH_LOCAL_MAC" --dst-mac "$BENCH_REMOTE_MAC" >/dev/null
+        --src-mac "$BENCH_LOCAL_MAC" --dst-mac "$BENCH_REMOTE_MAC" >/dev/null ||
+        bench_log "priming from vm1 failed"
     nsx ul "$GEN" --iface ul-nn --count 32 --rate 2000 --seconds 5 --vxlan --vni "$LAB_VNI" \
-        --src-mac "$BENCH_REMOTE_MAC" --dst-mac "$BENCH_LOCAL_MAC" >/dev/null
+        --src-mac "$BENCH_REMOTE_MAC" --dst-mac "$BENCH_LOCAL_MAC" >/dev/null ||
+        bench_log "priming from ul failed"
     sleep 0.3
 }
 
