@@ -11,14 +11,13 @@
 //! Every loop is bounded in count and time; frames are only sent inside the
 //! namespaces created here.
 
-use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use xvs_dataplane::xsk::{
     BindMode, BoundMode, BusyPoll, FrameIo, PortId, XskConfig, XskError, XskIo, XDP_PACKET_HEADROOM,
 };
-use xvs_testkit::{privileged, unique_name, Netns};
+use xvs_testkit::{privileged, unique_name, Netns, RawSocket};
 
 /// Local experimental ethertype: nothing else in the namespace sends it.
 const ETHERTYPE: u16 = 0x88b5;
@@ -90,121 +89,18 @@ fn small_cfg(bind: BindMode) -> XskConfig {
     }
 }
 
-/// An AF_PACKET socket on one interface (the peer end of a veth), used to
-/// inject frames and to see exactly what arrived.
-struct Packet {
-    fd: OwnedFd,
+/// Incoming test frames on `sock` (a [`RawSocket`] on the peer end of a
+/// veth) until `want` arrived or the deadline passed.
+fn recv_test_frames(sock: &RawSocket, want: usize) -> Vec<Vec<u8>> {
+    recv_test_frames_for(sock, want, DEADLINE)
 }
 
-impl Packet {
-    fn open(ifname: &str) -> Self {
-        let proto = (libc::ETH_P_ALL as u16).to_be();
-        // SAFETY: plain socket(2); the result is checked.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_PACKET,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                i32::from(proto),
-            )
-        };
-        assert!(fd >= 0, "AF_PACKET socket: {}", io::Error::last_os_error());
-        // SAFETY: `fd` is fresh and owned by nobody else.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let c = std::ffi::CString::new(ifname).unwrap();
-        // SAFETY: `c` is NUL-terminated and lives across the call.
-        let ifindex = unsafe { libc::if_nametoindex(c.as_ptr()) };
-        assert!(ifindex != 0, "no interface {ifname}");
-        // SAFETY: all-zero is a valid sockaddr_ll.
-        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_protocol = proto;
-        sll.sll_ifindex = ifindex as i32;
-        // SAFETY: `sll` is a valid sockaddr_ll of the given size.
-        let rc = unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                (&sll as *const libc::sockaddr_ll).cast(),
-                std::mem::size_of::<libc::sockaddr_ll>() as u32,
-            )
-        };
-        assert_eq!(rc, 0, "bind AF_PACKET: {}", io::Error::last_os_error());
-        let tv = libc::timeval {
-            tv_sec: 0,
-            tv_usec: 20_000,
-        };
-        // SAFETY: `tv` is a valid timeval of the given size.
-        let rc = unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                (&tv as *const libc::timeval).cast(),
-                std::mem::size_of::<libc::timeval>() as u32,
-            )
-        };
-        assert_eq!(rc, 0);
-        // Room for a whole burst of test frames (root may exceed rmem_max).
-        let size: libc::c_int = 32 << 20;
-        // SAFETY: `size` is a valid c_int of the given size.
-        let rc = unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVBUFFORCE,
-                (&size as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as u32,
-            )
-        };
-        assert_eq!(rc, 0, "SO_RCVBUFFORCE: {}", io::Error::last_os_error());
-        Packet { fd }
-    }
-
-    fn send(&self, frame: &[u8]) {
-        // SAFETY: `frame` is valid for reads of its length.
-        let rc = unsafe { libc::send(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
-        assert_eq!(
-            rc,
-            frame.len() as isize,
-            "AF_PACKET send: {}",
-            io::Error::last_os_error()
-        );
-    }
-
-    /// Incoming test frames until `want` arrived or the deadline passed.
-    fn recv_test_frames(&self, want: usize) -> Vec<Vec<u8>> {
-        self.recv_test_frames_for(want, DEADLINE)
-    }
-
-    /// Incoming test frames until `want` arrived or `wait` passed.
-    fn recv_test_frames_for(&self, want: usize, wait: Duration) -> Vec<Vec<u8>> {
-        let mut got = Vec::new();
-        let mut buf = vec![0u8; 4096];
-        let end = Instant::now() + wait;
-        while got.len() < want && Instant::now() < end {
-            // SAFETY: all-zero is a valid sockaddr_ll.
-            let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-            let mut sl = std::mem::size_of::<libc::sockaddr_ll>() as u32;
-            // SAFETY: `buf` and `sll` are writable for the lengths given.
-            let n = unsafe {
-                libc::recvfrom(
-                    self.fd.as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    0,
-                    (&mut sll as *mut libc::sockaddr_ll).cast(),
-                    &mut sl,
-                )
-            };
-            if n < 0 {
-                continue; // timeout tick
-            }
-            let b = &buf[..n as usize];
-            if sll.sll_pkttype != libc::PACKET_OUTGOING && is_test_frame(b) {
-                got.push(b.to_vec());
-            }
-        }
-        got
-    }
+/// Incoming test frames on `sock` until `want` arrived or `wait` passed.
+fn recv_test_frames_for(sock: &RawSocket, want: usize, wait: Duration) -> Vec<Vec<u8>> {
+    sock.recv_matching(want, wait, is_test_frame)
+        .into_iter()
+        .map(|f| f.bytes)
+        .collect()
 }
 
 /// Sends `frames` on `port`, flushing whenever the TX ring is full, then
@@ -289,15 +185,15 @@ fn tx_on_two_devices_from_one_shared_umem() {
             "each port posts fill_target frames"
         );
 
-        let sniff0 = Packet::open(&b0);
-        let sniff1 = Packet::open(&b1);
+        let sniff0 = RawSocket::open(&b0);
+        let sniff1 = RawSocket::open(&b1);
 
         // 600 distinct frames on device 1: more than the TX ring (256) and
         // far more than one copy-mode sendto moves (32).
         let frames0: Vec<_> = (0..600).map(|s| test_frame(1, s)).collect();
         send_all(&mut io, p0, &frames0);
         assert_frames(
-            &sniff0.recv_test_frames(frames0.len()),
+            &recv_test_frames(&sniff0, frames0.len()),
             &frames0,
             "device 1 bytes",
         );
@@ -309,15 +205,13 @@ fn tx_on_two_devices_from_one_shared_umem() {
         let frames1: Vec<_> = (0..300).map(|s| test_frame(2, s)).collect();
         send_all(&mut io, p1, &frames1);
         assert_frames(
-            &sniff1.recv_test_frames(frames1.len()),
+            &recv_test_frames(&sniff1, frames1.len()),
             &frames1,
             "device 2",
         );
         assert_eq!(io.stats(p1).unwrap().tx_completed, 300);
         assert!(
-            sniff0
-                .recv_test_frames_for(1, Duration::from_millis(200))
-                .is_empty(),
+            recv_test_frames_for(&sniff0, 1, Duration::from_millis(200)).is_empty(),
             "device 1 saw device 2's frames"
         );
 
@@ -341,11 +235,11 @@ fn tx_on_two_devices_from_one_shared_umem() {
         io.send(p1, again).unwrap();
         drain_tx(&mut io);
         assert_frames(
-            &sniff0.recv_test_frames(1),
+            &recv_test_frames(&sniff0, 1),
             std::slice::from_ref(&bytes),
             "reuse dev 1",
         );
-        assert_frames(&sniff1.recv_test_frames(1), &[bytes], "reuse dev 2");
+        assert_frames(&recv_test_frames(&sniff1, 1), &[bytes], "reuse dev 2");
 
         assert_no_leak(&io);
         let k = io.kernel_stats(p0).unwrap().unwrap();
@@ -417,10 +311,10 @@ fn bind_modes_on_veth() {
         })
         .unwrap();
         let p = open_retrying_busy(&mut io, &a);
-        let sniff = Packet::open(&b);
+        let sniff = RawSocket::open(&b);
         let frames: Vec<_> = (0..40).map(|s| test_frame(4, s)).collect();
         send_all(&mut io, p, &frames);
-        assert_frames(&sniff.recv_test_frames(40), &frames, "no need_wakeup");
+        assert_frames(&recv_test_frames(&sniff, 40), &frames, "no need_wakeup");
         assert_no_leak(&io);
         drop(io);
 
@@ -436,7 +330,7 @@ fn bind_modes_on_veth() {
         let p = open_retrying_busy(&mut io, &a);
         let frames: Vec<_> = (0..40).map(|s| test_frame(7, s)).collect();
         send_all(&mut io, p, &frames);
-        assert_frames(&sniff.recv_test_frames(40), &frames, "busy poll");
+        assert_frames(&recv_test_frames(&sniff, 40), &frames, "busy poll");
         let mut v = Vec::new();
         assert_eq!(io.recv(p, &mut v, 8), 0);
         assert!(
@@ -475,8 +369,8 @@ fn rx_with_metadata_forwarded_to_second_device_without_copy() {
         let prog = bpf::redirect_with_meta(&map);
         let _link = bpf::attach_xdp(&prog, &a0);
 
-        let inject = Packet::open(&b0);
-        let sniff = Packet::open(&b1);
+        let inject = RawSocket::open(&b0);
+        let sniff = RawSocket::open(&b1);
         let frames: Vec<_> = (0..500).map(|s| test_frame(5, s)).collect();
 
         let mut received = Vec::new();
@@ -520,7 +414,7 @@ fn rx_with_metadata_forwarded_to_second_device_without_copy() {
         assert_frames(&received, &frames, "RX");
         assert_eq!(io.stats(p0).unwrap().rx_frames, 500);
         drain_tx(&mut io);
-        assert_frames(&sniff.recv_test_frames(500), &frames, "forwarded");
+        assert_frames(&recv_test_frames(&sniff, 500), &frames, "forwarded");
         assert_eq!(io.stats(p1).unwrap().tx_completed, 500);
         let k = io.kernel_stats(p0).unwrap().unwrap();
         assert_eq!((k.rx_dropped, k.rx_ring_full), (0, 0), "{k:?}");
@@ -740,8 +634,8 @@ fn rx_through_the_classifier_on_an_access_port() {
         cls.set_xsk(PORT, 0, io.port_fd(p0).unwrap()).unwrap();
         let _att = cls.attach(&a0, XdpMode::Auto).expect("attach");
 
-        let inject = Packet::open(&b0);
-        let sniff = Packet::open(&b1);
+        let inject = RawSocket::open(&b0);
+        let sniff = RawSocket::open(&b1);
         // Even frames untagged, odd ones on VLAN 10.
         let frames: Vec<_> = (0..200).map(|s| test_frame(6, s)).collect();
         let mut received = Vec::new();
@@ -785,7 +679,7 @@ fn rx_through_the_classifier_on_an_access_port() {
         }
         assert_frames(&received, &frames, "classified RX (tags popped)");
         drain_tx(&mut io);
-        assert_frames(&sniff.recv_test_frames(200), &frames, "forwarded");
+        assert_frames(&recv_test_frames(&sniff, 200), &frames, "forwarded");
         assert_no_leak(&io);
     });
 }
@@ -908,7 +802,7 @@ fn two_queues_two_workers_and_one_umem_across_queues() {
     ns.ip(&["link", "set", &a, "up"]);
     ns.ip(&["link", "set", &b, "up"]);
     ns.run(move || {
-        let sniff = Packet::open(&b);
+        let sniff = RawSocket::open(&b);
         let mut w0 = XskIo::new(small_cfg(BindMode::Copy)).unwrap();
         let mut w1 = XskIo::new(small_cfg(BindMode::Copy)).unwrap();
         let q0 = w0.open_port(&a, 0).unwrap();
@@ -923,7 +817,7 @@ fn two_queues_two_workers_and_one_umem_across_queues() {
         let f1: Vec<_> = (100..200).map(|s| test_frame(9, s)).collect();
         send_all(&mut w0, q0, &f0);
         send_all(&mut w1, q1, &f1);
-        let mut got = sniff.recv_test_frames(200);
+        let mut got = recv_test_frames(&sniff, 200);
         got.sort();
         let mut want: Vec<_> = f0.iter().chain(&f1).cloned().collect();
         want.sort();
@@ -938,7 +832,7 @@ fn two_queues_two_workers_and_one_umem_across_queues() {
         let q1 = open_queue_retrying_busy(&mut io, &a, 1);
         send_all(&mut io, q0, &f0);
         send_all(&mut io, q1, &f1);
-        let mut got = sniff.recv_test_frames(200);
+        let mut got = recv_test_frames(&sniff, 200);
         got.sort();
         assert_frames(&got, &want, "one UMEM, two queues");
         assert_no_leak(&io);

@@ -16,8 +16,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use xvs_control::proto::{FdbKind, Request};
-use xvs_testkit::{privileged, unique_name};
-use xvsd_common::{counter, frame, quiet_netns, seq_of, tagged, udp_frame, veth, Packet, Rx, Xvsd};
+use xvs_testkit::{privileged, unique_name, RawFrame, RawSocket};
+use xvsd_common::{
+    counter, frame, is_test_frame, quiet_netns, recv_test, seq_of, tagged, udp_frame, veth, Xvsd,
+};
 
 const M1: [u8; 6] = [0x02, 0, 0, 0, 0x51, 1];
 const M2: [u8; 6] = [0x02, 0, 0, 0, 0x51, 2];
@@ -59,24 +61,24 @@ fn vlan_attachment_pops_and_pushes_the_tag_and_fdb_shows_it() {
 
     let (hh1, hh2) = (h1.clone(), h2.clone());
     let (into_a, into_b, foreign) = ns.run(move || {
-        let s1 = Packet::open(&hh1);
-        let s2 = Packet::open(&hh2);
+        let s1 = RawSocket::open(&hh1);
+        let s2 = RawSocket::open(&hh2);
         // Tagged VLAN 10 from b to a (unknown unicast: flooded to a only).
         let f = frame(M1, M2, 1, 100);
         s2.send(&tagged(&f, 10));
-        let into_a = s1.recv(1, Duration::from_secs(5));
+        let into_a = recv_test(&s1, 1, Duration::from_secs(5));
         // Untagged from a to b (M2 is now known at (b, VLAN 10)).
         let g = frame(M2, M1, 2, 200);
         s1.send(&g);
-        let into_b = s2.recv(1, Duration::from_secs(5));
+        let into_b = recv_test(&s2, 1, Duration::from_secs(5));
         // VLAN 20 is not attached: dropped by the classifier.
         s2.send(&tagged(&frame(M1, M2, 3, 100), 20));
-        let foreign = s1.recv(1, Duration::from_millis(300));
+        let foreign = recv_test(&s1, 1, Duration::from_millis(300));
         (into_a, into_b, foreign)
     });
     assert_eq!(
         into_a,
-        vec![Rx {
+        vec![RawFrame {
             bytes: frame(M1, M2, 1, 100),
             vlan: None
         }],
@@ -84,7 +86,7 @@ fn vlan_attachment_pops_and_pushes_the_tag_and_fdb_shows_it() {
     );
     assert_eq!(
         into_b,
-        vec![Rx {
+        vec![RawFrame {
             bytes: frame(M2, M1, 2, 200),
             vlan: Some(10)
         }],
@@ -190,7 +192,7 @@ fn vlan_attachment_pops_and_pushes_the_tag_and_fdb_shows_it() {
 }
 
 /// The (seq → count) of frames received, asserting each of `0..n` once.
-fn assert_complete(got: &[Rx], n: u32, what: &str) {
+fn assert_complete(got: &[RawFrame], n: u32, what: &str) {
     let mut seen = HashSet::with_capacity(got.len());
     for rx in got {
         let seq = seq_of(&rx.bytes);
@@ -225,18 +227,18 @@ fn two_queues_two_workers_forward_every_frame() {
     );
     const N: u32 = 1000;
     let got = ns.run(move || {
-        let s1 = Packet::open(&h1);
-        let s2 = Packet::open(&h2);
+        let s1 = RawSocket::open(&h1);
+        let s2 = RawSocket::open(&h2);
         // Teach both MACs (one frame each way), then drain.
         s2.send(&frame(M1, M2, u32::MAX, 60));
-        assert_eq!(s1.recv(1, Duration::from_secs(5)).len(), 1);
+        assert_eq!(recv_test(&s1, 1, Duration::from_secs(5)).len(), 1);
         // The veth puts a frame on the RX queue its sender's TX queue
         // picked by flow hash: many UDP flows cover both queues, so both
         // workers.
         for i in 0..N {
             s1.send(&udp_frame(M2, M1, i, 10_000 + i as u16));
         }
-        s2.recv(N as usize, Duration::from_secs(10))
+        recv_test(&s2, N as usize, Duration::from_secs(10))
     });
     assert_complete(&got, N, "two queues");
     // Counters are published every 200 ms: wait (bounded) for the last
@@ -284,10 +286,10 @@ fn burst_of_100k_frames_between_access_ports_arrives_complete() {
         &["--ring-size", "8192", "--umem-frames", "32768"],
     );
     let (got, elapsed) = ns.run(move || {
-        let s1 = Packet::open(&h1);
-        let s2 = Arc::new(Packet::open(&h2));
+        let s1 = RawSocket::open(&h1);
+        let s2 = Arc::new(RawSocket::open(&h2));
         s2.send(&frame(M1, M2, u32::MAX, 60));
-        assert_eq!(s1.recv(1, Duration::from_secs(5)).len(), 1);
+        assert_eq!(recv_test(&s1, 1, Duration::from_secs(5)).len(), 1);
         let rx = {
             let s2 = s2.clone();
             std::thread::spawn(move || {
@@ -295,7 +297,7 @@ fn burst_of_100k_frames_between_access_ports_arrives_complete() {
                 let mut buf = vec![0u8; 2048];
                 let end = Instant::now() + Duration::from_secs(30);
                 while seen.len() < N as usize && Instant::now() < end {
-                    if let Some(r) = s2.recv_one(&mut buf) {
+                    if let Some(r) = s2.recv_one(&mut buf).filter(|r| is_test_frame(&r.bytes)) {
                         seen.push(r);
                     }
                 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use etherparse::{PacketBuilder, VlanId};
 use xvs_ebpf::{Classifier, Counter, Counters, Error, PortRole, XdpMode};
-use xvs_testkit::{privileged, unique_name, Netns};
+use xvs_testkit::{privileged, unique_name, Netns, RawSocket};
 
 const UPLINK_PORT: u32 = 1;
 const ACCESS_PORT: u32 = 2;
@@ -41,49 +41,6 @@ fn link_show(ns: &Netns, dev: &str) -> String {
 fn xdp_attached(ns: &Netns, dev: &str) -> bool {
     let s = link_show(ns, dev);
     s.contains("prog/xdp") || s.contains("xdpgeneric")
-}
-
-/// Sends raw Ethernet frames out of `dev` with an AF_PACKET socket and
-/// returns each send's result. Must run on a thread inside the namespace
-/// that holds `dev`.
-fn try_send_frames(dev: &str, frames: &[Vec<u8>]) -> Vec<std::io::Result<usize>> {
-    let ifindex = xvs_ebpf::ifindex_of(dev).expect("sending interface exists");
-    // SAFETY: plain socket(2) call; the result is checked.
-    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
-    assert!(
-        fd >= 0,
-        "AF_PACKET socket: {}",
-        std::io::Error::last_os_error()
-    );
-    // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
-    let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    addr.sll_family = libc::AF_PACKET as u16;
-    addr.sll_ifindex = ifindex as i32;
-    // SAFETY: `addr` is a valid sockaddr_ll of the size passed, `fd` is open.
-    let rc = unsafe {
-        libc::bind(
-            fd,
-            std::ptr::addr_of!(addr).cast(),
-            std::mem::size_of::<libc::sockaddr_ll>() as u32,
-        )
-    };
-    assert_eq!(
-        rc,
-        0,
-        "bind AF_PACKET to {dev}: {}",
-        std::io::Error::last_os_error()
-    );
-    let results = frames
-        .iter()
-        .map(|f| {
-            // SAFETY: `f` is a live buffer of `f.len()` bytes; `fd` is open.
-            let n = unsafe { libc::send(fd, f.as_ptr().cast(), f.len(), 0) };
-            usize::try_from(n).map_err(|_| std::io::Error::last_os_error())
-        })
-        .collect();
-    // SAFETY: `fd` is open and not used afterwards.
-    unsafe { libc::close(fd) };
-    results
 }
 
 fn vxlan_frame(vni: u32) -> Vec<u8> {
@@ -167,12 +124,15 @@ impl Lab {
         }
     }
 
+    /// Sends raw Ethernet frames out of `dev` in the peer namespace and
+    /// returns each send's result.
     fn try_send(&self, dev: &str, frames: Vec<Vec<u8>>) -> Vec<std::io::Result<usize>> {
         let dev = dev.to_owned();
         let path = format!("/run/netns/{}", self.peer.name());
         std::thread::spawn(move || {
             xvs_testkit::enter(&path);
-            try_send_frames(&dev, &frames)
+            let sock = RawSocket::open_send_only(&dev);
+            frames.iter().map(|f| sock.try_send(f)).collect()
         })
         .join()
         .unwrap()

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use etherparse::{PacketBuilder, VlanId};
 use xvs_ebpf::{Classifier, Counter, PortRole, XdpMode};
-use xvs_testkit::{privileged, unique_name, Netns};
+use xvs_testkit::{privileged, unique_name, Netns, RawSocket};
 
 const UPLINK_PORT: u32 = 5;
 const ACCESS_PORT: u32 = 6;
@@ -255,36 +255,13 @@ impl Drop for XskRx {
     }
 }
 
+/// Sends raw Ethernet frames out of `dev` (in the calling thread's
+/// namespace), panicking on any failure.
 fn send_frames(dev: &str, frames: &[Vec<u8>]) {
-    let ifindex = xvs_ebpf::ifindex_of(dev).unwrap();
-    // SAFETY: plain socket(2) call; checked.
-    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
-    check(fd, "socket AF_PACKET");
-    // SAFETY: sockaddr_ll is plain old data; all-zero is valid.
-    let mut sa: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    sa.sll_family = libc::AF_PACKET as u16;
-    sa.sll_ifindex = ifindex as i32;
-    // SAFETY: `sa` is a valid sockaddr_ll of the size passed.
-    let rc = unsafe {
-        libc::bind(
-            fd,
-            std::ptr::from_ref(&sa).cast(),
-            std::mem::size_of::<libc::sockaddr_ll>() as u32,
-        )
-    };
-    check(rc, "bind AF_PACKET");
+    let sock = RawSocket::open_send_only(dev);
     for f in frames {
-        // SAFETY: `f` is a live buffer of `f.len()` bytes.
-        let n = unsafe { libc::send(fd, f.as_ptr().cast(), f.len(), 0) };
-        assert_eq!(
-            n,
-            f.len() as isize,
-            "send: {}",
-            std::io::Error::last_os_error()
-        );
+        sock.send(f);
     }
-    // SAFETY: `fd` is open and not used afterwards.
-    unsafe { libc::close(fd) };
 }
 
 fn inner() -> Vec<u8> {

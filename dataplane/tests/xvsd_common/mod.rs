@@ -1,21 +1,20 @@
 //! Shared by the xvsd integration tests: the daemon as a child process in a
 //! namespace (stopped and cleaned up even when a test fails), xvsctl, and
-//! an AF_PACKET socket that shows VLAN tags.
+//! the test frames sent and received with [`RawSocket`].
 //!
 //! Every wait is bounded; frames are only sent inside namespaces the tests
 //! create.
 
 #![allow(dead_code)] // each test file uses its own subset
 
-use std::io::{self, Read};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use xvs_control::client::Client;
 use xvs_control::proto::{Counter, FdbEntry, Reply, Request};
-use xvs_testkit::{unique_name, Netns};
+use xvs_testkit::{unique_name, Netns, RawFrame, RawSocket};
 
 /// Local experimental ethertype: nothing else in the namespace sends it.
 pub const ETHERTYPE: u16 = 0x88b5;
@@ -330,163 +329,8 @@ pub fn tagged(f: &[u8], vid: u16) -> Vec<u8> {
     t
 }
 
-/// One received frame and the VLAN tag the kernel took off it, if any.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rx {
-    /// The bytes (without the tag the kernel stripped).
-    pub bytes: Vec<u8>,
-    /// The stripped 802.1Q VLAN ID.
-    pub vlan: Option<u16>,
-}
-
-/// An AF_PACKET socket on one interface: injects frames and shows exactly
-/// what arrived, tags included (`PACKET_AUXDATA`: the kernel strips an
-/// 802.1Q tag into metadata before AF_PACKET sees the frame).
-pub struct Packet {
-    fd: OwnedFd,
-}
-
-fn setsockopt<T>(fd: &OwnedFd, level: i32, name: i32, v: &T) -> io::Result<()> {
-    // SAFETY: `v` is a valid T of the given size for the call.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (v as *const T).cast(),
-            std::mem::size_of::<T>() as u32,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-impl Packet {
-    /// Opens and binds the socket to `ifname` in the calling thread's
-    /// namespace.
-    pub fn open(ifname: &str) -> Packet {
-        let proto = (libc::ETH_P_ALL as u16).to_be();
-        // SAFETY: plain socket(2); the result is checked.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_PACKET,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                i32::from(proto),
-            )
-        };
-        assert!(fd >= 0, "AF_PACKET socket: {}", io::Error::last_os_error());
-        // SAFETY: `fd` is fresh and owned by nobody else.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let c = std::ffi::CString::new(ifname).unwrap();
-        // SAFETY: `c` is NUL-terminated and lives across the call.
-        let ifindex = unsafe { libc::if_nametoindex(c.as_ptr()) };
-        assert!(ifindex != 0, "no interface {ifname}");
-        // SAFETY: all-zero is a valid sockaddr_ll.
-        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_protocol = proto;
-        sll.sll_ifindex = ifindex as i32;
-        // SAFETY: `sll` is a valid sockaddr_ll of the given size.
-        let rc = unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                (&sll as *const libc::sockaddr_ll).cast(),
-                std::mem::size_of::<libc::sockaddr_ll>() as u32,
-            )
-        };
-        assert_eq!(rc, 0, "bind AF_PACKET: {}", io::Error::last_os_error());
-        let tv = libc::timeval {
-            tv_sec: 0,
-            tv_usec: 20_000,
-        };
-        setsockopt(&fd, libc::SOL_SOCKET, libc::SO_RCVTIMEO, &tv).expect("SO_RCVTIMEO");
-        let size: libc::c_int = 64 << 20;
-        setsockopt(&fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &size).expect("SO_RCVBUFFORCE");
-        let one: libc::c_int = 1;
-        setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_AUXDATA, &one).expect("PACKET_AUXDATA");
-        Packet { fd }
-    }
-
-    /// Sends one frame as it is.
-    pub fn send(&self, frame: &[u8]) {
-        for _ in 0..1000 {
-            // SAFETY: `frame` is valid for reads of its length.
-            let rc =
-                unsafe { libc::send(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
-            if rc == frame.len() as isize {
-                return;
-            }
-            let e = io::Error::last_os_error();
-            // The device queue is full: give it a moment.
-            assert_eq!(e.raw_os_error(), Some(libc::ENOBUFS), "AF_PACKET send: {e}");
-            std::thread::sleep(Duration::from_micros(100));
-        }
-        panic!("AF_PACKET send: ENOBUFS for 100 ms");
-    }
-
-    /// One incoming test frame ([`is_test_frame`]), or `None` after one 20 ms
-    /// timeout tick.
-    pub fn recv_one(&self, buf: &mut [u8]) -> Option<Rx> {
-        let mut cmsg = [0u64; 16];
-        // SAFETY: all-zero is a valid sockaddr_ll / msghdr.
-        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        let mut iov = libc::iovec {
-            iov_base: buf.as_mut_ptr().cast(),
-            iov_len: buf.len(),
-        };
-        // SAFETY: as above.
-        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-        msg.msg_name = (&mut sll as *mut libc::sockaddr_ll).cast();
-        msg.msg_namelen = std::mem::size_of::<libc::sockaddr_ll>() as u32;
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cmsg.as_mut_ptr().cast();
-        msg.msg_controllen = std::mem::size_of_val(&cmsg);
-        // SAFETY: every pointer in `msg` is valid for the lengths given.
-        let n = unsafe { libc::recvmsg(self.fd.as_raw_fd(), &mut msg, 0) };
-        if n < 0 || sll.sll_pkttype == libc::PACKET_OUTGOING {
-            return None;
-        }
-        let bytes = &buf[..n as usize];
-        if !is_test_frame(bytes) {
-            return None;
-        }
-        let mut vlan = None;
-        // SAFETY: `msg` was filled by recvmsg; the CMSG macros walk the
-        // control buffer within msg_controllen.
-        unsafe {
-            let mut c = libc::CMSG_FIRSTHDR(&msg);
-            while !c.is_null() {
-                if (*c).cmsg_level == libc::SOL_PACKET && (*c).cmsg_type == libc::PACKET_AUXDATA {
-                    let aux = std::ptr::read_unaligned(
-                        libc::CMSG_DATA(c).cast::<libc::tpacket_auxdata>(),
-                    );
-                    if aux.tp_status & libc::TP_STATUS_VLAN_VALID != 0 {
-                        vlan = Some(aux.tp_vlan_tci & 0x0fff);
-                    }
-                }
-                c = libc::CMSG_NXTHDR(&msg, c);
-            }
-        }
-        Some(Rx {
-            bytes: bytes.to_vec(),
-            vlan,
-        })
-    }
-
-    /// Incoming test frames until `want` arrived or `wait` passed.
-    pub fn recv(&self, want: usize, wait: Duration) -> Vec<Rx> {
-        let mut got = Vec::new();
-        let mut buf = vec![0u8; 4096];
-        let end = Instant::now() + wait;
-        while got.len() < want && Instant::now() < end {
-            if let Some(rx) = self.recv_one(&mut buf) {
-                got.push(rx);
-            }
-        }
-        got
-    }
+/// Incoming test frames ([`is_test_frame`]) on `sock`, VLAN tags included,
+/// until `want` arrived or `wait` passed.
+pub fn recv_test(sock: &RawSocket, want: usize, wait: Duration) -> Vec<RawFrame> {
+    sock.recv_matching(want, wait, is_test_frame)
 }

@@ -7,12 +7,18 @@
 //! * [`Netns`] is a network namespace with a unique name that is deleted on
 //!   drop, even while the test is panicking; [`Netns::run`] executes a closure
 //!   on a thread that has entered the namespace.
+//! * [`RawSocket`] is an `AF_PACKET` socket on one interface that injects
+//!   Ethernet frames and receives them as [`RawFrame`]s, VLAN tag included.
 //!
 //! Tests only ever send to addresses inside namespaces they created.
 
 use std::ffi::CString;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
+
+mod packet;
+
+pub use packet::{RawFrame, RawSocket, RECV_BUFFER, RECV_TICK};
 
 /// Environment variable that turns a skipped privileged test into a failure.
 pub const REQUIRE_ENV: &str = "XVS_REQUIRE_PRIVILEGED";
