@@ -7,14 +7,13 @@
 //! every frame. Counts only: nothing here asserts a rate.
 
 use std::collections::HashSet;
-use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 use serde_json::Value;
-use xvs_testkit::{privileged, unique_name, Netns};
+use xvs_testkit::{privileged, unique_name, Netns, RawSocket};
 
 const GEN: &str = env!("CARGO_BIN_EXE_xvs-gen");
 const SINK: &str = env!("CARGO_BIN_EXE_xvs-sink");
@@ -144,7 +143,7 @@ fn sink_counts_exactly_what_the_generator_sent_and_drops_it() {
     // A packet socket on the sink's interface: XDP_DROP comes before the
     // stack, so it must see nothing.
     let (g, seen) = ns.run(move || {
-        let cap = Capture::open(&rx2);
+        let cap = RawSocket::open(&rx2);
         let out = Command::new(GEN)
             .args([
                 "--iface", &tx, "--count", "5000", "--macs", "16", "--flows", "64",
@@ -157,7 +156,8 @@ fn sink_counts_exactly_what_the_generator_sent_and_drops_it() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        (json_of(&out, "xvs-gen"), cap.next().is_some())
+        let seen = cap.recv_matching(1, Duration::from_millis(200), |_| true);
+        (json_of(&out, "xvs-gen"), !seen.is_empty())
     });
     assert_eq!(g["sent"], 5000, "{g}");
     assert_eq!(g["queued"], 5000, "{g}");
@@ -246,71 +246,6 @@ fn bad_arguments_fail_cleanly() {
     assert!(!out.status.success());
 }
 
-/// An AF_PACKET socket that receives every frame arriving on one interface
-/// of the calling thread's namespace.
-struct Capture(OwnedFd);
-
-impl Capture {
-    fn open(iface: &str) -> Capture {
-        let proto = (libc::ETH_P_ALL as u16).to_be();
-        // SAFETY: plain socket(2) call; the result is checked below.
-        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(proto)) };
-        assert!(
-            fd >= 0,
-            "AF_PACKET socket: {}",
-            std::io::Error::last_os_error()
-        );
-        // SAFETY: `fd` is a new socket that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let name = std::ffi::CString::new(iface).expect("no NUL");
-        // SAFETY: `name` is a valid NUL-terminated string for the call.
-        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
-        assert!(ifindex > 0, "no interface {iface}");
-        // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
-        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_protocol = proto;
-        sll.sll_ifindex = ifindex as i32;
-        // SAFETY: `sll` is a valid sockaddr_ll of the given size, `fd` is open.
-        let rc = unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                (&sll as *const libc::sockaddr_ll).cast(),
-                std::mem::size_of::<libc::sockaddr_ll>() as u32,
-            )
-        };
-        assert_eq!(rc, 0, "bind AF_PACKET: {}", std::io::Error::last_os_error());
-        let tv = libc::timeval {
-            tv_sec: 0,
-            tv_usec: 200_000,
-        };
-        // SAFETY: SO_RCVTIMEO takes a timeval of the given size; `fd` is open.
-        let rc = unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                (&tv as *const libc::timeval).cast(),
-                std::mem::size_of::<libc::timeval>() as u32,
-            )
-        };
-        assert_eq!(rc, 0, "SO_RCVTIMEO: {}", std::io::Error::last_os_error());
-        Capture(fd)
-    }
-
-    /// The next frame, or None after 200 ms without one.
-    fn next(&self) -> Option<Vec<u8>> {
-        let mut buf = vec![0u8; 2048];
-        // SAFETY: `buf` is writable for its whole length; `fd` is open.
-        let n = unsafe { libc::recv(self.0.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-        if n <= 0 {
-            return None;
-        }
-        buf.truncate(n as usize);
-        Some(buf)
-    }
-}
-
 #[test]
 fn vxlan_mode_frames_parse_as_vxlan_with_the_vni_and_inner_shape() {
     if !privileged("vxlan_mode_frames_parse_as_vxlan_with_the_vni_and_inner_shape") {
@@ -318,7 +253,7 @@ fn vxlan_mode_frames_parse_as_vxlan_with_the_vni_and_inner_shape() {
     }
     let (ns, tx, rx) = pair("gx");
     let frames = ns.run(move || {
-        let cap = Capture::open(&rx);
+        let cap = RawSocket::open(&rx);
         let out = Command::new(GEN)
             .args([
                 "--iface", &tx, "--vxlan", "--vni", "700001", "--count", "256",
@@ -346,14 +281,14 @@ fn vxlan_mode_frames_parse_as_vxlan_with_the_vni_and_inner_shape() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let mut frames = Vec::new();
-        // Bounded: 256 frames, each within 200 ms, at most 300 reads.
-        for _ in 0..300 {
-            match cap.next() {
-                Some(f) => frames.push(f),
-                None => break,
-            }
-        }
+        let mut frames: Vec<Vec<u8>> = cap
+            .recv_matching(256, Duration::from_secs(5), |_| true)
+            .into_iter()
+            .map(|f| f.bytes)
+            .collect();
+        // Nothing beyond the 256.
+        let extra = cap.recv_matching(1, Duration::from_millis(200), |_| true);
+        frames.extend(extra.into_iter().map(|f| f.bytes));
         frames
     });
     assert_eq!(frames.len(), 256);
