@@ -63,7 +63,9 @@ while (($#)); do
 done
 
 if [ "$OPT_SMOKE" = 1 ]; then
-    RUNS=${OPT_RUNS:-1}; SECONDS_PER_RUN=${OPT_SECONDS:-1}; WARMUP=0.3
+    # Two short runs: a system passes when either forwarded, so one run
+    # starved by a loaded machine does not fail CI (no timed assertion).
+    RUNS=${OPT_RUNS:-2}; SECONDS_PER_RUN=${OPT_SECONDS:-1}; WARMUP=0.3
 else
     RUNS=${OPT_RUNS:-3}; SECONDS_PER_RUN=${OPT_SECONDS:-3}; WARMUP=0.5
     OPT_CHART=${OPT_CHART:-$REPO_DIR/docs/bench/line-rate.png}

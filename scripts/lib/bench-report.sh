@@ -18,7 +18,7 @@ with open(gen_path) as f:
 w = sink.get("window")
 if not w or w["secs"] <= 0:
     sys.exit("no measurement window")
-print(f"{w[field] / w['secs'] / 1e6:.4f} {gen['mpps']:.4f}")
+print(f"{w[field] / w['secs'] / 1e6:.6f} {gen['mpps']:.4f}")
 PY
 }
 
@@ -152,7 +152,7 @@ if out["mode"] == "smoke":
         for s in systems:
             if s in unavailable:
                 bad.append(f"{s}: not available ({unavailable[s]})")
-            elif not (median((s, sc)) or 0) > 0:
+            elif not max(runs.get((s, sc)) or [0]) > 0:
                 bad.append(f"{s}/{sc}: forwarded nothing (failed runs: {failed.get((s, sc), 0)})")
     if bad:
         print()
