@@ -4,11 +4,11 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::Duration;
 
-use super::frame::{Frame, FreeFrames};
+use super::frame::Frame;
+use super::pool::Pool;
 use super::ring::RingSizes;
 use super::socket::{UmemSource, XskSocket};
 use super::sys;
-use super::umem::Area;
 use super::{BindMode, BoundMode, FrameIo, PortId, Spares, XskConfig, XskError, MIN_FRAME_LEN};
 
 /// Kicks per port and flush while a copy-mode TX ring still holds frames
@@ -93,8 +93,7 @@ struct Port {
 pub struct XskIo {
     // Sockets before the area: they drop (and unregister the UMEM) first.
     ports: Vec<Port>,
-    free: FreeFrames,
-    area: Area,
+    pool: Pool,
     cfg: XskConfig,
     names: Vec<(String, u32)>,
     pollfds: Vec<libc::pollfd>,
@@ -105,14 +104,9 @@ impl XskIo {
     /// first [`open_port`](Self::open_port) registers the UMEM.
     pub fn new(cfg: XskConfig) -> Result<Self, XskError> {
         cfg.validate()?;
-        let area = Area::new(cfg.frame_size, cfg.frame_count).map_err(|source| XskError::Umem {
-            bytes: cfg.frame_size as usize * cfg.frame_count as usize,
-            source,
-        })?;
         Ok(XskIo {
             ports: Vec::new(),
-            free: FreeFrames::full(cfg.frame_count),
-            area,
+            pool: Pool::new(&cfg)?,
             cfg,
             names: Vec::new(),
             pollfds: Vec::new(),
@@ -175,7 +169,7 @@ impl XskIo {
                 0
             };
             let reg = || UmemSource::Register {
-                area: &self.area,
+                area: &self.pool.area,
                 headroom: self.cfg.headroom,
             };
             let busy = self.cfg.busy_poll;
@@ -247,12 +241,12 @@ impl XskIo {
 
     /// Frames in the UMEM.
     pub fn frames_total(&self) -> usize {
-        self.free.total() as usize
+        self.pool.free.total() as usize
     }
 
     /// Frames in the free stack.
     pub fn frames_free(&self) -> usize {
-        self.free.len()
+        self.pool.free.len()
     }
 
     /// Frames posted to fill rings (owned by the kernel until received).
@@ -288,9 +282,11 @@ impl XskIo {
         let want = self.cfg.fill_target.saturating_sub(p.in_fill);
         let mut posted = 0;
         while posted < want {
-            let Some(idx) = self.free.pop() else { break };
-            if !p.sock.fill.push(self.area.chunk_addr(idx)) {
-                self.free.push(idx);
+            let Some(idx) = self.pool.free.pop() else {
+                break;
+            };
+            if !p.sock.fill.push(self.pool.area.chunk_addr(idx)) {
+                self.pool.free.push(idx);
                 break;
             }
             posted += 1;
@@ -349,8 +345,8 @@ impl XskIo {
         let p = &mut self.ports[i];
         let mut n = 0;
         while let Some(addr) = p.sock.comp.pop() {
-            if let Some(idx) = self.area.idx_of(addr) {
-                self.free.push(idx);
+            if let Some(idx) = self.pool.area.idx_of(addr) {
+                self.pool.free.push(idx);
             }
             n += 1;
         }
@@ -385,15 +381,15 @@ impl FrameIo for XskIo {
         while got < max {
             let Some(d) = p.sock.rx.pop() else { break };
             popped += 1;
-            match self.area.frame_at(d.addr, d.len) {
+            match self.pool.area.frame_at(d.addr, d.len) {
                 Some(f) => {
                     out.push(f);
                     got += 1;
                 }
                 None => {
                     p.stats.rx_invalid += 1;
-                    if let Some(idx) = self.area.idx_of(d.addr) {
-                        self.free.push(idx);
+                    if let Some(idx) = self.pool.area.idx_of(d.addr) {
+                        self.pool.free.push(idx);
                     }
                 }
             }
@@ -414,13 +410,17 @@ impl FrameIo for XskIo {
     }
 
     fn send(&mut self, port: PortId, frame: Frame) -> Result<(), Frame> {
-        assert_eq!(frame.pool(), self.area.pool(), "frame of another XskIo");
+        assert_eq!(
+            frame.pool(),
+            self.pool.area.pool(),
+            "frame of another XskIo"
+        );
         let i = port.index();
         if i >= self.ports.len() || frame.len() < MIN_FRAME_LEN {
             return Err(frame);
         }
         let desc = libc::xdp_desc {
-            addr: self.area.data_addr(&frame),
+            addr: self.pool.area.data_addr(&frame),
             len: frame.len() as u32,
             options: 0,
         };
@@ -453,52 +453,39 @@ impl FrameIo for XskIo {
     }
 
     fn alloc(&mut self) -> Option<Frame> {
-        let idx = self.free.pop()?;
-        self.area.frame(idx, self.cfg.data_offset(), 0)
+        self.pool.alloc()
     }
 
     fn free(&mut self, frame: Frame) {
-        assert_eq!(frame.pool(), self.area.pool(), "frame of another XskIo");
-        self.free.push(frame.idx());
+        self.pool.free(frame)
     }
 
     fn data(&self, frame: &Frame) -> &[u8] {
-        self.area
-            .bytes(frame, frame.offset(), frame.offset() + frame.len())
+        self.pool.data(frame)
     }
 
     fn data_mut(&mut self, frame: &Frame) -> &mut [u8] {
-        self.area
-            .bytes_mut(frame, frame.offset(), frame.offset() + frame.len())
+        self.pool.data_mut(frame)
     }
 
     fn split(&mut self, frame: &Frame) -> (&mut [u8], Spares<'_>) {
-        let off = self.cfg.data_offset();
-        self.area.split(&mut self.free, frame, off)
+        self.pool.split(frame)
     }
 
     fn chunk(&self, frame: &Frame) -> &[u8] {
-        self.area.bytes(frame, 0, frame.capacity())
+        self.pool.chunk(frame)
     }
 
     fn chunk_mut(&mut self, frame: &Frame) -> &mut [u8] {
-        self.area.bytes_mut(frame, 0, frame.capacity())
+        self.pool.chunk_mut(frame)
     }
 
     fn meta(&self, frame: &Frame, len: usize) -> Option<&[u8]> {
-        let start = frame.offset().checked_sub(len)?;
-        Some(self.area.bytes(frame, start, frame.offset()))
+        self.pool.meta(frame, len)
     }
 
     fn clone_frame(&mut self, frame: &Frame) -> Option<Frame> {
-        let idx = self.free.pop()?;
-        let Some(copy) = self.area.frame(idx, frame.offset(), frame.len()) else {
-            self.free.push(idx);
-            return None;
-        };
-        self.area
-            .copy_range(frame, &copy, frame.offset(), frame.offset() + frame.len());
-        Some(copy)
+        self.pool.clone_frame(frame)
     }
 }
 

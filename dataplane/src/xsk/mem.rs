@@ -1,12 +1,12 @@
 //! [`MemIo`]: the [`FrameIo`] seam in memory, for tests and benches of the
 //! pure engine. Frames are injected per port and transmissions are recorded
-//! per port; the frame area, free stack and accessors are the same code as
+//! per port; the frame area, free stack and accessors are the same [`Pool`] as
 //! [`XskIo`](super::XskIo)'s.
 
 use std::collections::VecDeque;
 
-use super::frame::{Frame, FrameIdx, FreeFrames};
-use super::umem::Area;
+use super::frame::{Frame, FrameIdx};
+use super::pool::Pool;
 use super::{FrameIo, PortId, Spares, XskConfig, XskError, MIN_FRAME_LEN};
 
 /// One transmitted frame as recorded by [`MemIo`].
@@ -32,9 +32,7 @@ struct MemPort {
 pub struct MemIo {
     ports: Vec<MemPort>,
     in_flight: Vec<FrameIdx>,
-    free: FreeFrames,
-    area: Area,
-    data_offset: usize,
+    pool: Pool,
 }
 
 impl MemIo {
@@ -42,16 +40,10 @@ impl MemIo {
     /// (only `frame_size`, `frame_count` and `headroom` matter).
     pub fn new(ports: usize, cfg: &XskConfig) -> Result<Self, XskError> {
         cfg.validate()?;
-        let area = Area::new(cfg.frame_size, cfg.frame_count).map_err(|source| XskError::Umem {
-            bytes: cfg.frame_size as usize * cfg.frame_count as usize,
-            source,
-        })?;
         Ok(MemIo {
             ports: (0..ports).map(|_| MemPort::default()).collect(),
             in_flight: Vec::new(),
-            free: FreeFrames::full(cfg.frame_count),
-            area,
-            data_offset: cfg.data_offset(),
+            pool: Pool::new(cfg)?,
         })
     }
 
@@ -59,7 +51,7 @@ impl MemIo {
     /// `data`, as the XDP program's metadata is. Returns false when no frame
     /// is free, the port does not exist or it does not fit.
     pub fn inject(&mut self, port: PortId, meta: &[u8], data: &[u8]) -> bool {
-        if port.index() >= self.ports.len() || meta.len() > self.data_offset {
+        if port.index() >= self.ports.len() || meta.len() > self.pool.data_offset() {
             return false;
         }
         let Some(mut f) = self.alloc() else {
@@ -69,7 +61,8 @@ impl MemIo {
             self.free(f);
             return false;
         }
-        self.area
+        self.pool
+            .area
             .bytes_mut(&f, f.offset() - meta.len(), f.offset())
             .copy_from_slice(meta);
         self.data_mut(&f).copy_from_slice(data);
@@ -88,12 +81,12 @@ impl MemIo {
 
     /// Frames in the free stack.
     pub fn frames_free(&self) -> usize {
-        self.free.len()
+        self.pool.free.len()
     }
 
     /// Frames in the area.
     pub fn frames_total(&self) -> usize {
-        self.free.total() as usize
+        self.pool.free.total() as usize
     }
 }
 
@@ -126,57 +119,44 @@ impl FrameIo for MemIo {
 
     fn flush(&mut self) {
         for idx in self.in_flight.drain(..) {
-            self.free.push(idx);
+            self.pool.free.push(idx);
         }
     }
 
     fn alloc(&mut self) -> Option<Frame> {
-        let idx = self.free.pop()?;
-        self.area.frame(idx, self.data_offset, 0)
+        self.pool.alloc()
     }
 
     fn free(&mut self, frame: Frame) {
-        assert_eq!(frame.pool(), self.area.pool(), "frame of another MemIo");
-        self.free.push(frame.idx());
+        self.pool.free(frame)
     }
 
     fn data(&self, frame: &Frame) -> &[u8] {
-        self.area
-            .bytes(frame, frame.offset(), frame.offset() + frame.len())
+        self.pool.data(frame)
     }
 
     fn data_mut(&mut self, frame: &Frame) -> &mut [u8] {
-        self.area
-            .bytes_mut(frame, frame.offset(), frame.offset() + frame.len())
+        self.pool.data_mut(frame)
     }
 
     fn split(&mut self, frame: &Frame) -> (&mut [u8], Spares<'_>) {
-        let off = self.data_offset;
-        self.area.split(&mut self.free, frame, off)
+        self.pool.split(frame)
     }
 
     fn chunk(&self, frame: &Frame) -> &[u8] {
-        self.area.bytes(frame, 0, frame.capacity())
+        self.pool.chunk(frame)
     }
 
     fn chunk_mut(&mut self, frame: &Frame) -> &mut [u8] {
-        self.area.bytes_mut(frame, 0, frame.capacity())
+        self.pool.chunk_mut(frame)
     }
 
     fn meta(&self, frame: &Frame, len: usize) -> Option<&[u8]> {
-        let start = frame.offset().checked_sub(len)?;
-        Some(self.area.bytes(frame, start, frame.offset()))
+        self.pool.meta(frame, len)
     }
 
     fn clone_frame(&mut self, frame: &Frame) -> Option<Frame> {
-        let idx = self.free.pop()?;
-        let Some(copy) = self.area.frame(idx, frame.offset(), frame.len()) else {
-            self.free.push(idx);
-            return None;
-        };
-        self.area
-            .copy_range(frame, &copy, frame.offset(), frame.offset() + frame.len());
-        Some(copy)
+        self.pool.clone_frame(frame)
     }
 }
 

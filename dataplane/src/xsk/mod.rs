@@ -48,6 +48,7 @@ mod afxdp;
 mod frame;
 mod mem;
 mod pcap;
+mod pool;
 mod ring;
 mod socket;
 mod sys;
