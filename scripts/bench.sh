@@ -12,7 +12,7 @@
 #
 # Output: a table on stdout; --json FILE: per scenario, the Mpps of every
 # system and xvs's ratios; a PNG chart (default docs/bench/line-rate.png and
-# the JSON beside it, full runs only). --smoke: one short run per system and
+# the JSON beside it, full runs only). --smoke: two short runs per system and
 # scenario that only checks every system forwarded something (CI; never a
 # timed assertion; debug builds unless --release). Needs root; installs
 # Open vSwitch and gnuplot on demand.
