@@ -76,6 +76,20 @@ fn quiet_netns(prefix: &str) -> Netns {
     ns
 }
 
+/// A quiet namespace with two veth pairs, `a0`–`b0` and `a1`–`b1`, up.
+fn two_pairs(prefix: &str) -> (Netns, [String; 4]) {
+    let ns = quiet_netns(prefix);
+    let names = [
+        unique_name("xa"),
+        unique_name("xb"),
+        unique_name("xa"),
+        unique_name("xb"),
+    ];
+    ns.veth(&names[0], &names[1]);
+    ns.veth(&names[2], &names[3]);
+    (ns, names)
+}
+
 fn small_cfg(bind: BindMode) -> XskConfig {
     XskConfig {
         frame_count: 1024,
@@ -157,15 +171,7 @@ fn tx_on_two_devices_from_one_shared_umem() {
     if !privileged("tx_on_two_devices_from_one_shared_umem") {
         return;
     }
-    let ns = quiet_netns("xt");
-    let (a0, b0, a1, b1) = (
-        unique_name("xa"),
-        unique_name("xb"),
-        unique_name("xa"),
-        unique_name("xb"),
-    );
-    ns.veth(&a0, &b0);
-    ns.veth(&a1, &b1);
+    let (ns, [a0, b0, a1, b1]) = two_pairs("xt");
     ns.run(move || {
         let mut io = XskIo::new(small_cfg(BindMode::Copy)).expect("UMEM");
         let p0 = io.open_port(&a0, 0).expect("port on first device");
@@ -346,15 +352,7 @@ fn rx_with_metadata_forwarded_to_second_device_without_copy() {
     if !privileged("rx_with_metadata_forwarded_to_second_device_without_copy") {
         return;
     }
-    let ns = quiet_netns("xr");
-    let (a0, b0, a1, b1) = (
-        unique_name("xa"),
-        unique_name("xb"),
-        unique_name("xa"),
-        unique_name("xb"),
-    );
-    ns.veth(&a0, &b0);
-    ns.veth(&a1, &b1);
+    let (ns, [a0, b0, a1, b1]) = two_pairs("xr");
     ns.run(move || {
         let mut io = XskIo::new(XskConfig {
             headroom: 64,
@@ -612,15 +610,7 @@ fn rx_through_the_classifier_on_an_access_port() {
     }
     const PORT: u32 = 3;
     const BD: u32 = 7;
-    let ns = quiet_netns("xc");
-    let (a0, b0, a1, b1) = (
-        unique_name("xa"),
-        unique_name("xb"),
-        unique_name("xa"),
-        unique_name("xb"),
-    );
-    ns.veth(&a0, &b0);
-    ns.veth(&a1, &b1);
+    let (ns, [a0, b0, a1, b1]) = two_pairs("xc");
     ns.run(move || {
         let mut io = XskIo::new(small_cfg(BindMode::Auto)).unwrap();
         let p0 = io.open_port(&a0, 0).unwrap();
