@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use xvs_control::proto::{FdbKind, Request};
-use xvs_testkit::{privileged, unique_name, RawFrame, RawSocket};
+use xvs_testkit::{privileged, unique_name, Netns, RawFrame, RawSocket};
 use xvsd_common::{
     counter, frame, is_test_frame, quiet_netns, recv_test, seq_of, tagged, udp_frame, veth, Xvsd,
 };
@@ -39,20 +39,27 @@ fn config(a: &str, b: &str, vlan: bool) -> String {
     )
 }
 
+/// A quiet namespace with two veth pairs of `queues` queues each: xvsd's
+/// ports `p1`, `p2` and the hosts' ends `h1`, `h2`.
+fn two_ports(prefix: &str, queues: u32) -> (Netns, [String; 4]) {
+    let ns = quiet_netns(prefix);
+    let names = [
+        unique_name("p"),
+        unique_name("h"),
+        unique_name("p"),
+        unique_name("h"),
+    ];
+    veth(&ns, &names[0], &names[1], queues);
+    veth(&ns, &names[2], &names[3], queues);
+    (ns, names)
+}
+
 #[test]
 fn vlan_attachment_pops_and_pushes_the_tag_and_fdb_shows_it() {
     if !privileged("vlan_attachment_pops_and_pushes_the_tag_and_fdb_shows_it") {
         return;
     }
-    let ns = quiet_netns("xv");
-    let (p1, h1, p2, h2) = (
-        unique_name("p"),
-        unique_name("h"),
-        unique_name("p"),
-        unique_name("h"),
-    );
-    veth(&ns, &p1, &h1, 1);
-    veth(&ns, &p2, &h2, 1);
+    let (ns, [p1, h1, p2, h2]) = two_ports("xv", 1);
     let d = Xvsd::start(
         &ns,
         &config(&p1, &p2, true),
@@ -211,15 +218,7 @@ fn two_queues_two_workers_forward_every_frame() {
     if !privileged("two_queues_two_workers_forward_every_frame") {
         return;
     }
-    let ns = quiet_netns("xq");
-    let (p1, h1, p2, h2) = (
-        unique_name("p"),
-        unique_name("h"),
-        unique_name("p"),
-        unique_name("h"),
-    );
-    veth(&ns, &p1, &h1, 2);
-    veth(&ns, &p2, &h2, 2);
+    let (ns, [p1, h1, p2, h2]) = two_ports("xq", 2);
     let d = Xvsd::start(
         &ns,
         &config(&p1, &p2, false),
@@ -268,15 +267,7 @@ fn burst_of_100k_frames_between_access_ports_arrives_complete() {
     /// Offered rate: well below the copy-mode capacity of veth (≈ 0.5–1
     /// Mpps on an idle core), leaving room for a shared machine.
     const RATE: u32 = 25_000;
-    let ns = quiet_netns("xb");
-    let (p1, h1, p2, h2) = (
-        unique_name("p"),
-        unique_name("h"),
-        unique_name("p"),
-        unique_name("h"),
-    );
-    veth(&ns, &p1, &h1, 1);
-    veth(&ns, &p2, &h2, 1);
+    let (ns, [p1, h1, p2, h2]) = two_ports("xb", 1);
     let h2c = h2.clone();
     // Deep rings: on a shared CI box the worker may be descheduled for tens
     // of milliseconds; 8192 posted frames cover 300 ms at this rate.
