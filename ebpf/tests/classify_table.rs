@@ -2,7 +2,8 @@
 //! `BPF_PROG_TEST_RUN` (no NIC needed; needs root to load BPF).
 //!
 //! Every input and expected output frame is built with etherparse (not with
-//! the code under test); where a header is deliberately broken, the case's
+//! the code under test; the builders are shared with the end-to-end corpus
+//! in `xvs_testkit::frames`); where a header is deliberately broken, the case's
 //! `how` says which bytes were patched after etherparse built it (Katran
 //! fixture style). Each case asserts the XDP action, the exact bytes the
 //! kernel copies out (metadata area, then the frame), the metadata length
@@ -11,35 +12,23 @@
 //! The kernel refuses test input shorter than 14 bytes, so runts are
 //! covered on a real veth by `tests/attach_veth.rs`.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::Ipv4Addr;
 
-use etherparse::{
-    EtherType, Ethernet2Header, IpFragOffset, IpHeaders, IpNumber, Ipv4Header, Ipv6Header,
-    PacketBuilder, UdpHeader, VlanId,
-};
+use etherparse::{EtherType, Ethernet2Header, IpFragOffset, IpNumber, PacketBuilder};
 use xvs_ebpf::{Classifier, Counter, PortRole, XdpAction};
+use xvs_testkit::frames::*;
 
 /// The test runs on the loopback device: its ifindex is 1 in every namespace.
 const LO: u32 = 1;
 const UPLINK_PORT: u32 = 3;
 const ACCESS_PORT: u32 = 4;
 
-const VTEP4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
-const VTEP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10);
-const REMOTE4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
-const REMOTE6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
-const VNI: u32 = 100;
 const VNI_BD: u32 = 1;
 const VNI_BIG: u32 = 0x00ab_cdef;
 const VNI_BIG_BD: u32 = 2;
 const BD_UNTAGGED: u32 = 10;
 const BD_VLAN10: u32 = 11;
 const BD_VLAN100: u32 = 12;
-
-const OUTER_SRC_MAC: [u8; 6] = [0x02, 0, 0, 0, 0xaa, 0x01];
-const OUTER_DST_MAC: [u8; 6] = [0x02, 0, 0, 0, 0xaa, 0x02];
-const VM1: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
-const VM2: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
 
 const META_F_VXLAN: u16 = 0x1;
 const META_F_VTEP_IPV6: u16 = 0x2;
@@ -74,214 +63,6 @@ struct Case {
 }
 
 // ---------------------------------------------------------------- frames --
-
-fn v4(a: Ipv4Addr) -> [u8; 4] {
-    a.octets()
-}
-
-fn v6(a: Ipv6Addr) -> [u8; 16] {
-    a.octets()
-}
-
-fn vid(v: u16) -> VlanId {
-    VlanId::try_new(v).unwrap()
-}
-
-/// The inner frame every VXLAN case carries: Ethernet / IPv4 / UDP.
-fn inner_frame() -> Vec<u8> {
-    let mut f = Vec::new();
-    PacketBuilder::ethernet2(VM1, VM2)
-        .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
-        .udp(1000, 2000)
-        .write(&mut f, b"inner payload")
-        .unwrap();
-    f
-}
-
-/// An inner frame that carries its own 802.1Q tag (VID 7).
-fn inner_tagged_frame() -> Vec<u8> {
-    let mut f = Vec::new();
-    PacketBuilder::ethernet2(VM1, VM2)
-        .single_vlan(vid(7))
-        .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
-        .udp(1000, 2000)
-        .write(&mut f, b"inner payload")
-        .unwrap();
-    f
-}
-
-/// VXLAN header (RFC 7348): flags byte, 3 reserved, VNI (24 bits), 1 reserved.
-fn vxlan(flags: u8, vni: u32, reserved: u8) -> [u8; 8] {
-    let v = vni.to_be_bytes();
-    [
-        flags, reserved, reserved, reserved, v[1], v[2], v[3], reserved,
-    ]
-}
-
-fn vxlan_payload(vni: u32, inner: &[u8]) -> Vec<u8> {
-    let mut p = vxlan(0x08, vni, 0).to_vec();
-    p.extend_from_slice(inner);
-    p
-}
-
-/// Ethernet / [VLAN…] / IPv4 / UDP(sport → dport) / payload.
-fn udp4(vlans: &[u16], src: Ipv4Addr, dst: Ipv4Addr, dport: u16, payload: &[u8]) -> Vec<u8> {
-    let mut f = Vec::new();
-    let eth = PacketBuilder::ethernet2(OUTER_SRC_MAC, OUTER_DST_MAC);
-    match vlans {
-        [] => eth
-            .ipv4(v4(src), v4(dst), 64)
-            .udp(54321, dport)
-            .write(&mut f, payload),
-        [a] => eth
-            .single_vlan(vid(*a))
-            .ipv4(v4(src), v4(dst), 64)
-            .udp(54321, dport)
-            .write(&mut f, payload),
-        [a, b] => eth
-            .double_vlan(vid(*a), vid(*b))
-            .ipv4(v4(src), v4(dst), 64)
-            .udp(54321, dport)
-            .write(&mut f, payload),
-        _ => unreachable!(),
-    }
-    .unwrap();
-    f
-}
-
-/// Ethernet / [VLAN] / IPv6 / UDP(sport → dport) / payload.
-fn udp6(vlans: &[u16], src: Ipv6Addr, dst: Ipv6Addr, dport: u16, payload: &[u8]) -> Vec<u8> {
-    let mut f = Vec::new();
-    let eth = PacketBuilder::ethernet2(OUTER_SRC_MAC, OUTER_DST_MAC);
-    match vlans {
-        [] => eth
-            .ipv6(v6(src), v6(dst), 64)
-            .udp(54321, dport)
-            .write(&mut f, payload),
-        [a] => eth
-            .single_vlan(vid(*a))
-            .ipv6(v6(src), v6(dst), 64)
-            .udp(54321, dport)
-            .write(&mut f, payload),
-        _ => unreachable!(),
-    }
-    .unwrap();
-    f
-}
-
-/// Ethernet / IPv4 (custom header: options, fragment fields) / UDP / payload.
-fn udp4_with(hdr: Ipv4Header, dport: u16, payload: &[u8]) -> Vec<u8> {
-    let mut f = Vec::new();
-    PacketBuilder::ethernet2(OUTER_SRC_MAC, OUTER_DST_MAC)
-        .ip(IpHeaders::Ipv4(hdr, Default::default()))
-        .udp(54321, dport)
-        .write(&mut f, payload)
-        .unwrap();
-    f
-}
-
-fn ipv4_header() -> Ipv4Header {
-    Ipv4Header::new(0, 64, IpNumber::UDP, v4(REMOTE4), v4(VTEP4)).unwrap()
-}
-
-/// Ethernet / IPv4 with `proto` / raw IP payload (lengths consistent).
-fn ip4_raw(proto: IpNumber, ip_payload: &[u8]) -> Vec<u8> {
-    let mut f = Vec::new();
-    PacketBuilder::ethernet2(OUTER_SRC_MAC, OUTER_DST_MAC)
-        .ipv4(v4(REMOTE4), v4(VTEP4), 64)
-        .write(&mut f, proto, ip_payload)
-        .unwrap();
-    f
-}
-
-/// Ethernet / IPv6 with `next` / raw IP payload (payload length consistent;
-/// headers serialised by etherparse, payload appended as is).
-fn ip6_raw(next: IpNumber, ip_payload: &[u8]) -> Vec<u8> {
-    let eth = Ethernet2Header {
-        source: OUTER_SRC_MAC,
-        destination: OUTER_DST_MAC,
-        ether_type: EtherType::IPV6,
-    };
-    let ip = Ipv6Header {
-        traffic_class: 0,
-        flow_label: Default::default(),
-        payload_length: ip_payload.len() as u16,
-        next_header: next,
-        hop_limit: 64,
-        source: v6(REMOTE6),
-        destination: v6(VTEP6),
-    };
-    [&eth.to_bytes()[..], &ip.to_bytes()[..], ip_payload].concat()
-}
-
-/// A UDP header to the VXLAN port with length = 8 + `payload_len`.
-fn udp_hdr(dport: u16, payload_len: usize) -> [u8; 8] {
-    UdpHeader {
-        source_port: 54321,
-        destination_port: dport,
-        length: (8 + payload_len) as u16,
-        checksum: 0,
-    }
-    .to_bytes()
-}
-
-/// A VXLAN-in-UDP IP payload (UDP header + VXLAN + inner).
-fn udp_vxlan(dport: u16, vni: u32, inner: &[u8]) -> Vec<u8> {
-    let vx = vxlan_payload(vni, inner);
-    let mut p = udp_hdr(dport, vx.len()).to_vec();
-    p.extend_from_slice(&vx);
-    p
-}
-
-fn tagged(vlans: &[(EtherType, u16, u8)], ether_type: EtherType, payload: &[u8]) -> Vec<u8> {
-    // Ethernet2 header, then each tag as TCI (pcp/vid) + next EtherType.
-    let first = vlans.first().map(|v| v.0).unwrap_or(ether_type);
-    let mut f = Ethernet2Header {
-        source: VM1,
-        destination: VM2,
-        ether_type: first,
-    }
-    .to_bytes()
-    .to_vec();
-    for (i, &(_, id, pcp)) in vlans.iter().enumerate() {
-        let next = vlans.get(i + 1).map(|v| v.0).unwrap_or(ether_type);
-        let tci = (u16::from(pcp) << 13) | id;
-        f.extend_from_slice(&tci.to_be_bytes());
-        f.extend_from_slice(&next.0.to_be_bytes());
-    }
-    f.extend_from_slice(payload);
-    f
-}
-
-/// A local VM's frame: Ethernet / [tags] / IPv4 / UDP, from etherparse.
-fn vm_frame(vlans: &[u16]) -> Vec<u8> {
-    let mut f = Vec::new();
-    let eth = PacketBuilder::ethernet2(VM1, VM2);
-    match vlans {
-        [] => eth
-            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
-            .udp(1000, 2000)
-            .write(&mut f, b"vm"),
-        [a] => eth
-            .single_vlan(vid(*a))
-            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
-            .udp(1000, 2000)
-            .write(&mut f, b"vm"),
-        [a, b] => eth
-            .double_vlan(vid(*a), vid(*b))
-            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
-            .udp(1000, 2000)
-            .write(&mut f, b"vm"),
-        _ => unreachable!(),
-    }
-    .unwrap();
-    f
-}
-
-/// The IPv4 payload of a VM frame (for frames whose tags are built by hand).
-fn vm_ipv4_packet() -> Vec<u8> {
-    vm_frame(&[])[14..].to_vec()
-}
 
 /// The metadata the program should write, laid out as the ABI header says
 /// (host byte order; written out field by field here, not with the crate).
@@ -327,9 +108,6 @@ fn switched(bd: u32, vid: u16, flags: u16, frame: Vec<u8>) -> Out {
         frame,
     }
 }
-
-/// Offset of the IPv4/IPv6 header in an untagged frame.
-const L3: usize = 14;
 
 // ----------------------------------------------------------------- cases --
 

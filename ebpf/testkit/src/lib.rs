@@ -9,6 +9,9 @@
 //!   on a thread that has entered the namespace.
 //! * [`RawSocket`] is an `AF_PACKET` socket on one interface that injects
 //!   Ethernet frames and receives them as [`RawFrame`]s, VLAN tag included.
+//! * [`frames`] builds well-formed (and, patched, malformed) underlay and VM
+//!   frames with etherparse, for the classifier table and the end-to-end
+//!   hostile-traffic corpus.
 //!
 //! Tests only ever send to addresses inside namespaces they created.
 
@@ -16,6 +19,7 @@ use std::ffi::CString;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+pub mod frames;
 mod packet;
 
 pub use packet::{RawFrame, RawSocket, RECV_BUFFER, RECV_TICK};
