@@ -11,7 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use hashbrown::HashMap;
 
-use crate::bridge::BridgeDomains;
+use crate::bridge::{BridgeDomain, BridgeDomains};
 use crate::decide::{decide, Decision, DropReason, Egress, FrameMeta};
 use crate::fdb::{FdbReplica, LearnOutcome, Tick};
 use crate::rewrite::{push_vlan, EncapParams, EncapTemplate, RewriteError};
@@ -201,6 +201,118 @@ impl Counters {
     }
 }
 
+/// Why the engine refuses a frame before deciding anything about it (each
+/// reason is one drop counter).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum FrameDrop {
+    /// `headroom + len` outside the buffer (`drop_bad_range`).
+    BadRange,
+    /// Shorter than an Ethernet header (`drop_runt`).
+    Runt,
+    /// Multicast, broadcast or all-zero source MAC (`drop_bad_src_mac`).
+    BadSrcMac,
+    /// Bridge domain not configured (`drop_unknown_bd`).
+    UnknownBd,
+}
+
+impl FrameDrop {
+    /// The counter it moves.
+    pub const fn counter(self) -> &'static str {
+        match self {
+            FrameDrop::BadRange => "drop_bad_range",
+            FrameDrop::Runt => "drop_runt",
+            FrameDrop::BadSrcMac => "drop_bad_src_mac",
+            FrameDrop::UnknownBd => "drop_unknown_bd",
+        }
+    }
+
+    /// In words.
+    pub const fn what(self) -> &'static str {
+        match self {
+            FrameDrop::BadRange => "frame range outside its buffer",
+            FrameDrop::Runt => "runt frame",
+            FrameDrop::BadSrcMac => "multicast or zero source MAC",
+            FrameDrop::UnknownBd => "unknown bridge domain",
+        }
+    }
+}
+
+/// Why one egress copy of a frame is dropped while rewriting it (each reason
+/// is one drop counter).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum EgressDrop {
+    /// No next-hop MAC for the remote VTEP yet (`drop_no_next_hop`).
+    NoNextHop,
+    /// No local VTEP address of the remote VTEP's family
+    /// (`drop_no_local_addr`).
+    NoLocalAddr,
+    /// Over the uplink MTU once encapsulated (`drop_mtu`).
+    Mtu,
+    /// Not enough headroom for the new headers (`drop_no_headroom`).
+    NoHeadroom,
+    /// The frame range is outside its buffer (`drop_bad_range`).
+    BadRange,
+}
+
+impl EgressDrop {
+    /// The counter it moves.
+    pub const fn counter(self) -> &'static str {
+        match self {
+            EgressDrop::NoNextHop => "drop_no_next_hop",
+            EgressDrop::NoLocalAddr => "drop_no_local_addr",
+            EgressDrop::Mtu => "drop_mtu",
+            EgressDrop::NoHeadroom => "drop_no_headroom",
+            EgressDrop::BadRange => "drop_bad_range",
+        }
+    }
+
+    /// In words.
+    pub const fn what(self) -> &'static str {
+        match self {
+            EgressDrop::NoNextHop => "no next-hop MAC for the remote VTEP yet",
+            EgressDrop::NoLocalAddr => "no local VTEP address of the remote VTEP's family",
+            EgressDrop::Mtu => "larger than the uplink MTU once encapsulated",
+            EgressDrop::NoHeadroom => "not enough headroom for the new headers",
+            EgressDrop::BadRange => "frame range outside its buffer",
+        }
+    }
+}
+
+/// A frame the engine accepts: its bridge domain and MAC addresses.
+#[derive(Clone, Copy, Debug)]
+pub struct Admitted<'a> {
+    /// Its bridge domain.
+    pub bd: &'a BridgeDomain,
+    /// Source MAC (learnable).
+    pub src: MacAddr,
+    /// Destination MAC.
+    pub dst: MacAddr,
+}
+
+/// The engine's first step on a frame at `buf[headroom .. headroom + len]`:
+/// the checks that refuse it before learning or deciding. Shared by
+/// [`Engine::process`] and `xvsctl trace` ([`crate::trace`]).
+#[inline(always)]
+pub fn admit<'a>(
+    bds: &'a BridgeDomains,
+    meta: &FrameMeta,
+    buf: &[u8],
+    headroom: usize,
+    len: usize,
+) -> Result<Admitted<'a>, FrameDrop> {
+    let frame = headroom
+        .checked_add(len)
+        .and_then(|end| buf.get(headroom..end))
+        .ok_or(FrameDrop::BadRange)?;
+    let eth = ethernet::Frame::new_checked(frame).map_err(|_| FrameDrop::Runt)?;
+    let (src, dst) = (eth.src_addr(), eth.dst_addr());
+    if !src.is_learnable() {
+        return Err(FrameDrop::BadSrcMac);
+    }
+    let bd = bds.get(meta.bd).ok_or(FrameDrop::UnknownBd)?;
+    Ok(Admitted { bd, src, dst })
+}
+
 /// One worker's forwarding engine.
 pub struct Engine {
     replica: FdbReplica,
@@ -262,6 +374,30 @@ impl Engine {
     /// The bridge domains, to change between batches.
     pub fn bridge_domains_mut(&mut self) -> &mut BridgeDomains {
         &mut self.bds
+    }
+
+    /// The bridge domains.
+    pub fn bridge_domains(&self) -> &BridgeDomains {
+        &self.bds
+    }
+
+    /// Rewrites the frame at `buf[headroom .. headroom + len]` for one
+    /// egress exactly as [`process`](Self::process) does (VLAN push or VXLAN
+    /// encapsulation with this engine's next hops and settings), counting
+    /// nothing; returns the new `(start, len)` or why that copy would be
+    /// dropped. For `xvsctl trace`.
+    pub fn rewrite_egress(
+        &self,
+        egress: &Egress,
+        buf: &mut [u8],
+        headroom: usize,
+        len: usize,
+    ) -> Result<(usize, usize), EgressDrop> {
+        let rw = Rewriter {
+            next_hops: &self.next_hops,
+            templates: &self.templates,
+        };
+        rw.try_rewrite(egress, buf, headroom, len)
     }
 
     /// The encapsulation settings.
@@ -337,29 +473,19 @@ impl Engine {
         tx: &mut T,
     ) -> Verdict {
         self.counters.rx += 1;
-        let Some(frame) = headroom
-            .checked_add(len)
-            .and_then(|end| buf.get(headroom..end))
-        else {
-            self.counters.drop_bad_range += 1;
-            self.log_drop("frame range outside its buffer");
-            return Verdict::default();
-        };
-        let Ok(eth) = ethernet::Frame::new_checked(frame) else {
-            self.counters.drop_runt += 1;
-            self.log_drop("runt frame");
-            return Verdict::default();
-        };
-        let (src, dst) = (eth.src_addr(), eth.dst_addr());
-        if !src.is_learnable() {
-            self.counters.drop_bad_src_mac += 1;
-            self.log_drop("multicast or zero source MAC");
-            return Verdict::default();
-        }
-        let Some(bd) = self.bds.get(meta.bd) else {
-            self.counters.drop_unknown_bd += 1;
-            self.log_drop("unknown bridge domain");
-            return Verdict::default();
+        let (bd, src, dst) = match admit(&self.bds, meta, buf, headroom, len) {
+            Ok(a) => (a.bd, a.src, a.dst),
+            Err(why) => {
+                let c = &mut self.counters;
+                match why {
+                    FrameDrop::BadRange => c.drop_bad_range += 1,
+                    FrameDrop::Runt => c.drop_runt += 1,
+                    FrameDrop::BadSrcMac => c.drop_bad_src_mac += 1,
+                    FrameDrop::UnknownBd => c.drop_unknown_bd += 1,
+                }
+                self.log_drop(why.what());
+                return Verdict::default();
+            }
         };
 
         let outcome = self
@@ -479,6 +605,30 @@ impl Rewriter<'_> {
         len: usize,
         c: &mut Counters,
     ) -> Option<(usize, usize)> {
+        match self.try_rewrite(egress, buf, headroom, len) {
+            Ok(r) => Some(r),
+            Err(why) => {
+                match why {
+                    EgressDrop::NoNextHop => c.drop_no_next_hop += 1,
+                    EgressDrop::NoLocalAddr => c.drop_no_local_addr += 1,
+                    EgressDrop::Mtu => c.drop_mtu += 1,
+                    EgressDrop::NoHeadroom => c.drop_no_headroom += 1,
+                    EgressDrop::BadRange => c.drop_bad_range += 1,
+                }
+                None
+            }
+        }
+    }
+
+    /// Rewrites the frame for one egress, or says why that copy is dropped.
+    #[inline(always)]
+    fn try_rewrite(
+        &self,
+        egress: &Egress,
+        buf: &mut [u8],
+        headroom: usize,
+        len: usize,
+    ) -> Result<(usize, usize), EgressDrop> {
         let result = match *egress {
             Egress::Local(a) => match a.vlan {
                 None => Ok((headroom, len)),
@@ -486,36 +636,18 @@ impl Rewriter<'_> {
             },
             Egress::Vtep { ip, vni } => match self.templates.get(ip) {
                 Some(t) => t.apply(buf, headroom, len, vni),
-                None => {
-                    if self.next_hops.get(ip).is_some() {
-                        c.drop_no_local_addr += 1;
-                    } else {
-                        c.drop_no_next_hop += 1;
-                    }
-                    return None;
-                }
+                None if self.next_hops.get(ip).is_some() => return Err(EgressDrop::NoLocalAddr),
+                None => return Err(EgressDrop::NoNextHop),
             },
         };
-        match result {
-            Ok(r) => Some(r),
-            Err(RewriteError::TooBig { .. }) => {
-                c.drop_mtu += 1;
-                None
-            }
-            Err(RewriteError::NoHeadroom { .. }) => {
-                c.drop_no_headroom += 1;
-                None
-            }
-            Err(
-                RewriteError::OutOfBounds { .. }
-                | RewriteError::Runt(_)
-                | RewriteError::FamilyMismatch,
-            ) => {
-                // Checked before rewriting; kept for completeness.
-                c.drop_bad_range += 1;
-                None
-            }
-        }
+        result.map_err(|e| match e {
+            RewriteError::TooBig { .. } => EgressDrop::Mtu,
+            RewriteError::NoHeadroom { .. } => EgressDrop::NoHeadroom,
+            // Checked before rewriting; kept for completeness.
+            RewriteError::OutOfBounds { .. }
+            | RewriteError::Runt(_)
+            | RewriteError::FamilyMismatch => EgressDrop::BadRange,
+        })
     }
 }
 

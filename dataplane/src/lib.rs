@@ -27,6 +27,7 @@ pub mod decide;
 pub mod engine;
 pub mod fdb;
 pub mod fixtures;
+pub mod ratelog;
 pub mod rewrite;
 pub mod types;
 pub mod wire;

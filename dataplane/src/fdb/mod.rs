@@ -25,6 +25,7 @@
 mod owner;
 mod replica;
 mod table;
+mod verdict;
 
 use std::hash::{Hash, Hasher};
 use std::time::{Duration, Instant};
@@ -34,6 +35,7 @@ use crossbeam_channel::Sender;
 pub use owner::{FdbControl, FdbOwner};
 pub use replica::{FdbReplica, LearnOutcome};
 pub use table::{FdbEntry, FdbStats};
+pub use verdict::{BdFill, LearnVerdict, Preview};
 
 use crate::types::{BdId, Location, MacAddr};
 
@@ -180,6 +182,12 @@ pub(crate) enum ControlRequest {
     StaticDel(FdbKey),
     SetMaxMacs(BdId, Option<u32>),
     Stats,
+    Preview {
+        src: FdbKey,
+        loc: Location,
+        dst: FdbKey,
+    },
+    Fills,
 }
 
 /// The owner's answer to a [`ControlRequest`].
@@ -188,6 +196,8 @@ pub(crate) enum ControlReply {
     Count(usize),
     Stats(FdbStats),
     Done(Result<(), FdbError>),
+    Preview(Preview),
+    Fills(Vec<BdFill>),
 }
 
 /// A message from the owner to a replica.

@@ -7,10 +7,12 @@ use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender, 
 
 use super::replica::FdbReplica;
 use super::table::{OwnerEntry, Table};
+use super::verdict::{judge, BdFill, LearnVerdict, Preview};
 use super::{
     ControlReply, ControlRequest, EntryKind, FdbConfig, FdbEntry, FdbError, FdbKey, FdbStats, Tick,
     ToOwner, ToReplica,
 };
+use crate::ratelog::RateLimit;
 use crate::types::{BdId, Location};
 
 /// The owner of the authoritative FDB.
@@ -24,6 +26,7 @@ pub struct FdbOwner {
     inbox: Receiver<ToOwner>,
     replicas: Vec<Sender<ToReplica>>,
     stats: FdbStats,
+    flap_log: RateLimit,
 }
 
 /// A cloneable handle for control operations on a running owner; each call
@@ -59,6 +62,7 @@ pub(super) fn build(config: FdbConfig, workers: usize) -> (FdbOwner, Vec<FdbRepl
         inbox,
         replicas: senders,
         stats: FdbStats::default(),
+        flap_log: RateLimit::default(),
     };
     (owner, replicas, FdbControl { tx: to_owner })
 }
@@ -123,6 +127,10 @@ impl FdbOwner {
                         ControlReply::Done(Ok(()))
                     }
                     ControlRequest::Stats => ControlReply::Stats(self.stats()),
+                    ControlRequest::Preview { src, loc, dst } => {
+                        ControlReply::Preview(self.preview(src, loc, dst, now))
+                    }
+                    ControlRequest::Fills => ControlReply::Fills(self.fills()),
                 };
                 // The requester may have given up waiting; nothing to undo.
                 let _ = reply.send(answer);
@@ -160,73 +168,147 @@ impl FdbOwner {
         }
     }
 
-    /// A worker saw `key` at `loc`.
+    /// A worker saw `key` at `loc`: acts on the [`LearnVerdict`].
     fn learn(&mut self, key: FdbKey, loc: Location, worker: usize, now: Tick) {
-        let move_limit = self.config.move_limit;
-        let hold = self.config.hold_time;
-        let Some(e) = self.table.entries.get_mut(&key) else {
-            let was_full = self.table.is_full(key.bd);
-            if was_full {
+        let verdict = judge(&self.table, &self.config, key, loc, now);
+        match verdict {
+            LearnVerdict::Learn => {
+                let e = OwnerEntry::new(loc, EntryKind::Learned, now);
+                self.table.insert(key, e);
+                self.stats.learned += 1;
+                self.broadcast(Self::upsert_msg(key, &e));
+                self.note_fullness(key.bd, false);
+            }
+            LearnVerdict::CapReached { .. } => {
                 self.stats.cap_rejects += 1;
                 // Undo the worker's local guess.
                 self.tell(worker, ToReplica::Remove { key });
-                return;
             }
-            let e = OwnerEntry::new(loc, EntryKind::Learned, now);
-            self.table.insert(key, e);
-            self.stats.learned += 1;
-            self.broadcast(Self::upsert_msg(key, &e));
-            self.note_fullness(key.bd, was_full);
-            return;
-        };
-        if e.kind == EntryKind::Static {
-            if e.loc != loc {
-                self.stats.static_rejects += 1;
+            LearnVerdict::StaticHere => {}
+            LearnVerdict::Static { .. } | LearnVerdict::Held { .. } => {
+                if matches!(verdict, LearnVerdict::Static { .. }) {
+                    self.stats.static_rejects += 1;
+                } else {
+                    self.stats.held_rejects += 1;
+                }
+                // Put the worker's local guess back where the entry is.
+                if let Some(e) = self.table.entries.get(&key) {
+                    let msg = Self::upsert_msg(key, e);
+                    self.tell(worker, msg);
+                }
+            }
+            LearnVerdict::Refresh => {
+                if let Some(e) = self.table.entries.get_mut(&key) {
+                    e.last_seen = now;
+                }
+                self.stats.refreshes += 1;
+            }
+            LearnVerdict::Flap { .. } | LearnVerdict::Move { .. } => {
+                let hold = self.config.hold_time;
+                let move_limit = self.config.move_limit;
+                let Some(e) = self.table.entries.get_mut(&key) else {
+                    return;
+                };
+                if now.millis_since(e.window_start) >= 1000 {
+                    e.window_start = now;
+                    e.window_moves = 0;
+                }
+                e.window_moves += 1;
+                if let LearnVerdict::Flap { .. } = verdict {
+                    e.held_until = now.after(hold);
+                    e.window_moves = 0;
+                    e.window_start = e.held_until;
+                    self.stats.flaps += 1;
+                    if let Some(suppressed) = self.flap_log.allow(now.0) {
+                        tracing::warn!(
+                            bd = key.bd.0,
+                            mac = %key.mac,
+                            at = %e.loc,
+                            to = %loc,
+                            hold_ms = hold.as_millis() as u64,
+                            flaps = self.stats.flaps,
+                            suppressed,
+                            "MAC flapping: more than {move_limit} moves in a second, held \
+                             (rate-limited log: `suppressed` other flaps since the last line)"
+                        );
+                    }
+                } else {
+                    e.loc = loc;
+                    e.last_seen = now;
+                    e.moves += 1;
+                    self.stats.moves += 1;
+                }
                 let msg = Self::upsert_msg(key, e);
-                self.tell(worker, msg);
+                self.broadcast(msg);
             }
-            return;
         }
-        if e.loc == loc {
-            e.last_seen = now;
-            self.stats.refreshes += 1;
-            return;
+    }
+
+    /// What the owner would make of a frame from `loc` with source `src`
+    /// and destination `dst` at `now`, changing nothing (no learning, no
+    /// refresh, no counter): for `xvsctl trace`.
+    pub fn preview(&self, src: FdbKey, loc: Location, dst: FdbKey, now: Tick) -> Preview {
+        let entry = |key: FdbKey| {
+            self.table
+                .entries
+                .get(&key)
+                .map(|e| Self::entry_row(key, e, now))
+        };
+        Preview {
+            learn: judge(&self.table, &self.config, src, loc, now),
+            src: entry(src),
+            dst: entry(dst),
+            fill: self.fill(src.bd),
         }
-        // A move.
-        if now < e.held_until {
-            self.stats.held_rejects += 1;
-            let msg = Self::upsert_msg(key, e);
-            self.tell(worker, msg);
-            return;
+    }
+
+    /// Entries, learned entries and cap of one bridge domain.
+    pub fn fill(&self, bd: BdId) -> BdFill {
+        BdFill {
+            bd,
+            entries: self.table.entries.keys().filter(|k| k.bd == bd).count() as u64,
+            learned: self.learned_in(bd),
+            max: self.table.max(bd),
         }
-        if now.millis_since(e.window_start) >= 1000 {
-            e.window_start = now;
-            e.window_moves = 0;
+    }
+
+    /// [`fill`](Self::fill) of every bridge domain that has entries or a
+    /// cap, sorted by bridge domain.
+    pub fn fills(&self) -> Vec<BdFill> {
+        let mut counts: std::collections::BTreeMap<BdId, u64> = self
+            .table
+            .bds
+            .iter()
+            .filter(|(_, s)| s.max.is_some() || s.learned > 0)
+            .map(|(b, _)| (*b, 0))
+            .collect();
+        for k in self.table.entries.keys() {
+            *counts.entry(k.bd).or_default() += 1;
         }
-        e.window_moves += 1;
-        if e.window_moves > move_limit {
-            e.held_until = now.after(hold);
-            e.window_moves = 0;
-            e.window_start = e.held_until;
-            self.stats.flaps += 1;
-            tracing::warn!(
-                bd = key.bd.0,
-                mac = %key.mac,
-                at = %e.loc,
-                to = %loc,
-                hold_ms = hold.as_millis() as u64,
-                "MAC flapping: more than {move_limit} moves in a second, held"
-            );
-            let msg = Self::upsert_msg(key, e);
-            self.broadcast(msg);
-            return;
+        counts
+            .into_iter()
+            .map(|(bd, entries)| BdFill {
+                bd,
+                entries,
+                learned: self.learned_in(bd),
+                max: self.table.max(bd),
+            })
+            .collect()
+    }
+
+    fn entry_row(key: FdbKey, e: &OwnerEntry, now: Tick) -> FdbEntry {
+        FdbEntry {
+            bd: key.bd,
+            mac: key.mac,
+            loc: e.loc,
+            kind: e.kind,
+            idle_ms: match e.kind {
+                EntryKind::Learned => now.millis_since(e.last_seen),
+                EntryKind::Static => 0,
+            },
+            held: now < e.held_until,
+            moves: e.moves,
         }
-        e.loc = loc;
-        e.last_seen = now;
-        e.moves += 1;
-        self.stats.moves += 1;
-        let msg = Self::upsert_msg(key, e);
-        self.broadcast(msg);
     }
 
     /// Removes learned entries not reported for [`FdbConfig::ageing`];
@@ -256,18 +338,7 @@ impl FdbOwner {
             .entries
             .iter()
             .filter(|(k, _)| bd.is_none_or(|b| k.bd == b))
-            .map(|(k, e)| FdbEntry {
-                bd: k.bd,
-                mac: k.mac,
-                loc: e.loc,
-                kind: e.kind,
-                idle_ms: match e.kind {
-                    EntryKind::Learned => now.millis_since(e.last_seen),
-                    EntryKind::Static => 0,
-                },
-                held: now < e.held_until,
-                moves: e.moves,
-            })
+            .map(|(k, e)| Self::entry_row(*k, e, now))
             .collect();
         v.sort_by_key(|e| (e.bd, e.mac));
         v
@@ -420,6 +491,24 @@ impl FdbControl {
         match self.ask(ControlRequest::Stats)? {
             ControlReply::Stats(s) => Ok(s),
             _ => unreachable!("stats answers with stats"),
+        }
+    }
+
+    /// What the owner would make of a frame from `loc` with source `src` and
+    /// destination `dst`, changing nothing ([`FdbOwner::preview`]).
+    pub fn preview(&self, src: FdbKey, loc: Location, dst: FdbKey) -> Result<Preview, FdbError> {
+        match self.ask(ControlRequest::Preview { src, loc, dst })? {
+            ControlReply::Preview(p) => Ok(p),
+            _ => unreachable!("preview answers with a preview"),
+        }
+    }
+
+    /// Entries, learned entries and cap per bridge domain
+    /// ([`FdbOwner::fills`]).
+    pub fn fills(&self) -> Result<Vec<BdFill>, FdbError> {
+        match self.ask(ControlRequest::Fills)? {
+            ControlReply::Fills(v) => Ok(v),
+            _ => unreachable!("fills answers with fills"),
         }
     }
 }

@@ -69,6 +69,11 @@ impl Table {
         })
     }
 
+    /// The cap of `bd` (its own, or the default).
+    pub fn max(&self, bd: BdId) -> Option<u32> {
+        self.bds.get(&bd).map_or(self.default_max, |s| s.max)
+    }
+
     pub fn is_full(&self, bd: BdId) -> bool {
         match self.bds.get(&bd) {
             Some(s) => s.is_full(),

@@ -374,3 +374,78 @@ fn statics_are_not_refreshed_and_failed_refreshes_wait_an_interval() {
         LearnOutcome::Refreshed
     );
 }
+
+#[test]
+fn preview_tells_what_learning_will_do_and_changes_nothing() {
+    let config = FdbConfig {
+        move_limit: 2,
+        ..FdbConfig::default()
+    };
+    let (mut owner, mut reps, _) = new(config, 1);
+    owner.set_max_macs(BD, Some(2));
+    let now = secs(1);
+    let key = |i| FdbKey::new(BD, mac(i));
+    let p = owner.preview(key(1), port(1), key(2), now);
+    assert_eq!(p.learn, LearnVerdict::Learn);
+    assert_eq!((p.src, p.dst), (None, None));
+    assert_eq!((p.fill.learned, p.fill.max), (0, Some(2)));
+    // Previewing twice learns nothing.
+    assert_eq!(
+        owner.preview(key(1), port(1), key(2), now).learn,
+        LearnVerdict::Learn
+    );
+    assert!(owner.snapshot().is_empty());
+    assert_eq!(owner.stats(), FdbStats::default());
+
+    reps[0].learn(BD, mac(1), port(1), now);
+    reps[0].learn(BD, mac(2), port(2), now);
+    settle(&mut owner, &mut reps, now);
+    let before = owner.snapshot();
+    let stats = owner.stats();
+    let p = owner.preview(key(1), port(1), key(2), now);
+    assert_eq!(p.learn, LearnVerdict::Refresh);
+    assert_eq!(p.dst.map(|e| e.loc), Some(port(2)));
+    assert_eq!((p.fill.entries, p.fill.learned), (2, 2));
+    assert_eq!(
+        owner.preview(key(3), port(1), key(2), now).learn,
+        LearnVerdict::CapReached { max: 2 }
+    );
+    assert_eq!(
+        owner.preview(key(1), port(3), key(2), now).learn,
+        LearnVerdict::Move { from: port(1) }
+    );
+    owner.static_add(key(2), vtep(9), now).unwrap();
+    let before_static = owner.snapshot();
+    assert_eq!(
+        owner.preview(key(2), port(1), key(1), now).learn,
+        LearnVerdict::Static { at: vtep(9) }
+    );
+    assert_ne!(before, before_static);
+    assert_eq!(owner.snapshot(), before_static);
+    assert_eq!(owner.stats().learned, stats.learned);
+
+    // Moves: the third within a second is a flap, then the MAC is held.
+    let mut t = now;
+    for (i, at) in [port(3), port(1)].into_iter().enumerate() {
+        t = Tick(t.0 + 10);
+        let from = if i == 0 { port(1) } else { port(3) };
+        assert_eq!(
+            owner.preview(key(1), at, key(2), t).learn,
+            LearnVerdict::Move { from }
+        );
+        reps[0].learn(BD, mac(1), at, t);
+        settle(&mut owner, &mut reps, t);
+    }
+    t = Tick(t.0 + 10);
+    assert_eq!(
+        owner.preview(key(1), port(3), key(2), t).learn,
+        LearnVerdict::Flap { from: port(1) }
+    );
+    reps[0].learn(BD, mac(1), port(3), t);
+    settle(&mut owner, &mut reps, t);
+    assert_eq!(owner.stats().flaps, 1);
+    assert!(matches!(
+        owner.preview(key(1), port(3), key(2), Tick(t.0 + 10)).learn,
+        LearnVerdict::Held { at, .. } if at == port(1)
+    ));
+}
