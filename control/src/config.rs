@@ -114,7 +114,7 @@ pub struct AttachConfig {
 }
 
 /// One bridge domain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BridgeDomainConfig {
     /// Unique name.
@@ -131,6 +131,22 @@ pub struct BridgeDomainConfig {
     /// Most MACs learned in this bridge domain; `None` is the daemon default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_macs: Option<u32>,
+    /// BUM storm control: most frames per second flooded in this bridge
+    /// domain (broadcast, multicast and unknown unicast, from any side),
+    /// node-wide; frames over it are dropped and counted (`drop_storm`).
+    /// `None` is unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storm_pps: Option<u32>,
+    /// Accept and learn from VXLAN of this bridge domain's VNI sent by any
+    /// VTEP. Off (the default), only the VTEPs of `flood` are accepted;
+    /// VXLAN from any other source is dropped and counted
+    /// (`drop_unknown_vtep`), as RFC 7348's security considerations advise.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub learn_from_any_vtep: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// Why a configuration was refused. Each variant names the item at fault.
@@ -234,6 +250,9 @@ pub enum ConfigError {
     /// `max_macs = 0`.
     #[error("bridge domain {0:?}: max_macs must be at least 1")]
     ZeroMaxMacs(String),
+    /// `storm_pps = 0` (leave it out for no limit).
+    #[error("bridge domain {0:?}: storm_pps must be at least 1 (leave it out for no limit)")]
+    ZeroStormPps(String),
     /// A local VTEP address is unspecified, multicast or listed twice.
     #[error("vtep: local address {0} is unspecified, multicast or duplicated")]
     BadLocalIp(IpAddr),
@@ -316,6 +335,9 @@ impl Config {
             }
             if bd.max_macs == Some(0) {
                 return Err(ConfigError::ZeroMaxMacs(bd.name.clone()));
+            }
+            if bd.storm_pps == Some(0) {
+                return Err(ConfigError::ZeroStormPps(bd.name.clone()));
             }
             self.validate_flood(bd)?;
             for a in &bd.attach {

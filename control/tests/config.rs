@@ -19,7 +19,33 @@ fn shipped_example_parses_with_every_field() {
     assert_eq!(blue.flood[1], "2001:db8::2".parse::<IpAddr>().unwrap());
     assert_eq!(blue.attach[1].vlan, Some(10));
     assert_eq!(blue.max_macs, Some(16384));
-    assert_eq!(c.bridge_domain("red").unwrap().max_macs, None);
+    assert_eq!(blue.storm_pps, Some(10_000));
+    assert!(!blue.learn_from_any_vtep);
+    let red = c.bridge_domain("red").unwrap();
+    assert_eq!((red.max_macs, red.storm_pps), (None, None));
+    assert!(!red.learn_from_any_vtep);
+}
+
+#[test]
+fn storm_limit_and_vtep_opt_in_parse_and_dump() {
+    let c = Config::parse(&with(
+        "learn_from_any_vtep = false",
+        "learn_from_any_vtep = true\nstorm_pps = 1",
+    ))
+    .unwrap();
+    let red = c.bridge_domain("red").unwrap();
+    assert!(red.learn_from_any_vtep);
+    assert_eq!(red.storm_pps, Some(1));
+    let text = c.to_toml();
+    assert!(text.contains("learn_from_any_vtep = true"), "{text}");
+    assert!(text.contains("storm_pps = 1"), "{text}");
+    assert_eq!(Config::parse(&text).unwrap(), c);
+    // Defaults are left out of a dump: the opt-in off, no limit.
+    let text = Config::parse(EXAMPLE).unwrap().to_toml();
+    assert!(!text.contains("learn_from_any_vtep"), "{text}");
+    assert_eq!(text.matches("storm_pps").count(), 1, "{text}");
+    let e = Config::parse(&with("storm_pps = 10000", "storm_pps = 0")).unwrap_err();
+    assert!(e.to_string().contains("blue"), "{e}");
 }
 
 #[test]
@@ -118,6 +144,24 @@ fn bad_configs_are_refused_with_a_precise_error() {
         (with("max_macs = 16384", "max_macs = 0"), |e| {
             matches!(e, E::ZeroMaxMacs(_))
         }),
+        (
+            with("storm_pps = 10000", "storm_pps = 0"),
+            |e| matches!(e, E::ZeroStormPps(b) if b == "blue"),
+        ),
+        (with("storm_pps = 10000", "storm_pps = -1"), |e| {
+            matches!(e, E::Syntax(_))
+        }),
+        (with("storm_pps = 10000", "storm_pps = 4294967296"), |e| {
+            matches!(e, E::Syntax(_))
+        }),
+        (
+            with("learn_from_any_vtep = false", "learn_from_any_vtep = 1"),
+            |e| matches!(e, E::Syntax(_)),
+        ),
+        (
+            with("learn_from_any_vtep = false", "learn_from_any_vteps = true"),
+            |e| matches!(e, E::Syntax(m) if m.contains("learn_from_any_vteps")),
+        ),
         (with("\"192.0.2.10\", \"2001", "\"0.0.0.0\", \"2001"), |e| {
             matches!(e, E::BadLocalIp(_))
         }),

@@ -12,9 +12,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use hashbrown::HashMap;
 
 use crate::bridge::{BridgeDomain, BridgeDomains};
-use crate::decide::{decide, Decision, DropReason, Egress, FrameMeta};
+use crate::decide::{decide, Decision, DropReason, Egress, FrameMeta, Ingress};
 use crate::fdb::{FdbReplica, LearnOutcome, Tick};
 use crate::rewrite::{push_vlan, EncapParams, EncapTemplate, RewriteError};
+use crate::storm::StormControl;
 use crate::types::{MacAddr, Vni};
 use crate::wire::{ethernet, vxlan};
 
@@ -156,6 +157,11 @@ pub struct Counters {
     pub drop_no_vni: u64,
     /// Dropped: flood with no destination.
     pub drop_no_destination: u64,
+    /// Dropped: flood over the bridge domain's storm limit (`storm_pps`).
+    pub drop_storm: u64,
+    /// Dropped: VXLAN from a VTEP the bridge domain does not accept (not
+    /// in its flood list); not learned.
+    pub drop_unknown_vtep: u64,
     /// Egress copies dropped: no next-hop MAC for the VTEP yet.
     pub drop_no_next_hop: u64,
     /// Egress copies dropped: no local VTEP address of the VTEP's family.
@@ -193,6 +199,8 @@ impl Counters {
             + self.drop_split_horizon
             + self.drop_no_vni
             + self.drop_no_destination
+            + self.drop_storm
+            + self.drop_unknown_vtep
             + self.drop_no_next_hop
             + self.drop_no_local_addr
             + self.drop_mtu
@@ -325,6 +333,8 @@ pub struct Engine {
     templates: VtepMap<EncapTemplate>,
     counters: Counters,
     egress: Vec<Egress>,
+    /// Per bridge domain flood budgets (BUM storm control).
+    storm: StormControl,
     now: Tick,
     last_drop_log: Option<Tick>,
 }
@@ -338,6 +348,10 @@ impl Engine {
             .map(|b| b.attachments.len() + b.flood.len())
             .max()
             .unwrap_or(0);
+        let mut storm = StormControl::new(1);
+        if let Some(last) = bds.iter().map(|b| b.id).max() {
+            storm.reserve(last);
+        }
         Engine {
             replica,
             bds,
@@ -346,6 +360,7 @@ impl Engine {
             templates: VtepMap::default(),
             counters: Counters::default(),
             egress: Vec::with_capacity(flood_max.max(16)),
+            storm,
             now: Tick(0),
             last_drop_log: None,
         }
@@ -398,6 +413,13 @@ impl Engine {
             templates: &self.templates,
         };
         rw.try_rewrite(egress, buf, headroom, len)
+    }
+
+    /// Tells this engine it is one of `workers` workers: it floods at most
+    /// its share, `ceil(storm_pps / workers)` frames per second, of each
+    /// bridge domain's storm limit (default 1: the whole limit).
+    pub fn set_storm_workers(&mut self, workers: u32) {
+        self.storm.set_workers(workers);
     }
 
     /// The encapsulation settings.
@@ -487,6 +509,13 @@ impl Engine {
                 return Verdict::default();
             }
         };
+        if let Ingress::Vtep(ip) = meta.ingress {
+            if !self.bds.admits_vtep(meta.bd, ip) {
+                self.counters.drop_unknown_vtep += 1;
+                self.log_drop("VXLAN from a VTEP not in the bridge domain's flood list");
+                return Verdict::default();
+            }
+        }
 
         let outcome = self
             .replica
@@ -516,7 +545,16 @@ impl Engine {
                     sent: 1,
                 };
             }
-            Decision::Flood => self.counters.flooded += 1,
+            Decision::Flood => {
+                // Storm control before any copy is made.
+                if let Some(pps) = bd.storm_pps {
+                    if !self.storm.admit(meta.bd, pps, self.now) {
+                        self.counters.drop_storm += 1;
+                        return Verdict::default();
+                    }
+                }
+                self.counters.flooded += 1;
+            }
             Decision::Drop(reason) => {
                 let c = &mut self.counters;
                 match reason {

@@ -12,7 +12,9 @@
 //! * [`fdb`] — the forwarding database: one owner thread, a lock-free
 //!   replica per worker, channels between them (`docs/fdb.md`);
 //! * [`bridge`] and [`decide`] — bridge-domain config and the forwarding
-//!   decision (known unicast, flooding with split horizon, hairpin off);
+//!   decision (known unicast, flooding with split horizon, hairpin off),
+//!   and which VTEPs a bridge domain accepts VXLAN from;
+//! * [`storm`] — BUM storm control: per bridge domain token buckets;
 //! * [`rewrite`] — VLAN push and VXLAN encapsulation into headroom;
 //! * [`engine`] — one worker's pipeline over all of the above, behind the
 //!   [`engine::TxFrames`] seam (`docs/performance.md`);
@@ -29,5 +31,6 @@ pub mod fdb;
 pub mod fixtures;
 pub mod ratelog;
 pub mod rewrite;
+pub mod storm;
 pub mod types;
 pub mod wire;

@@ -369,3 +369,110 @@ fn statics_pin_a_mac_against_learning() {
         }
     );
 }
+
+#[test]
+fn vxlan_from_a_vtep_off_the_flood_list_is_dropped_and_not_learned() {
+    let (mut owner, mut engines) = setup(1, FdbConfig::default());
+    let e = &mut engines[0];
+    let mut tx = MemTx::new(8, 2048);
+    // 192.0.2.66 and 2001:db8::66 are no VTEPs of the BD: dropped before
+    // learning, whatever the destination.
+    for (i, ip) in [v4(66), v6(0x66)].into_iter().enumerate() {
+        for dst in [mac(1), MacAddr::BROADCAST] {
+            let mut buf = in_buffer(&udp_frame(mac(40 + i as u32), dst, 1, 64));
+            let v = e.process(&from_vtep(ip), &mut buf, HEADROOM, 64, &mut tx);
+            assert_eq!((v.sent, v.consumed), (0, false));
+        }
+    }
+    assert!(tx.sent.is_empty());
+    assert_eq!(e.counters().drop_unknown_vtep, 4);
+    assert_eq!(e.counters().learned, 0);
+    assert_eq!(owner.process(Tick(0)), 0);
+    assert!(e.replica().is_empty());
+    // A flood-list VTEP of either family is accepted and learned.
+    for ip in [v4(2), v6(1)] {
+        let mut buf = in_buffer(&udp_frame(mac(50), MacAddr::BROADCAST, 1, 64));
+        let v = e.process(&from_vtep(ip), &mut buf, HEADROOM, 64, &mut tx);
+        assert!(v.sent > 0, "from {ip}");
+    }
+    assert_eq!(e.counters().drop_unknown_vtep, 4);
+    // The opt-in: the same unknown VTEP is now accepted and learned.
+    let mut bd = e.bridge_domains_mut().get(BD).unwrap().clone();
+    bd.learn_from_any_vtep = true;
+    e.bridge_domains_mut().insert(bd);
+    tx.clear();
+    let mut buf = in_buffer(&udp_frame(mac(40), MacAddr::BROADCAST, 1, 64));
+    let v = e.process(&from_vtep(v4(66)), &mut buf, HEADROOM, 64, &mut tx);
+    assert_eq!(v.sent, 2, "flooded to the two local attachments");
+    assert_eq!(e.counters().drop_unknown_vtep, 4);
+    assert_eq!(
+        e.replica().lookup(BD, mac(40)),
+        Some(Location::Vtep(v4(66)))
+    );
+}
+
+#[test]
+fn storm_control_bounds_floods_per_bridge_domain_only() {
+    let (_owner, mut engines) = setup(1, FdbConfig::default());
+    let e = &mut engines[0];
+    // BD 1 floods at most 1000 frames/s (bursts of 100); BD 2, on port 3,
+    // has no limit.
+    let mut bd = e.bridge_domains_mut().get(BD).unwrap().clone();
+    bd.storm_pps = Some(1000);
+    e.bridge_domains_mut().insert(bd);
+    let mut other = BridgeDomain::new(BdId(2), Vni::new(200));
+    other.attachments = vec![access(3), access(4)];
+    e.bridge_domains_mut().insert(other);
+    let in_other = FrameMeta {
+        bd: BdId(2),
+        ingress: Ingress::Local(access(3)),
+    };
+    let mut tx = MemTx::new(8, 2048);
+    // mac(2) is known behind port 2 VLAN 10.
+    let mut buf = in_buffer(&udp_frame(mac(2), mac(9), 1, 64));
+    e.begin_batch(Tick(0));
+    e.process(&from(trunk(2, 10)), &mut buf, HEADROOM, 64, &mut tx);
+    let base = *e.counters();
+    let (mut flooded, mut other_sent, mut unicast) = (0, 0, 0);
+    // 2 s of a storm at 10 frames per millisecond, interleaved with one
+    // broadcast in BD 2 and one known unicast in BD 1 per millisecond.
+    for t in 1..=2000u64 {
+        e.begin_batch(Tick(t));
+        for i in 0..10 {
+            tx.clear();
+            let mut buf = in_buffer(&udp_frame(mac(1), MacAddr::BROADCAST, i, 64));
+            if e.process(&from(access(1)), &mut buf, HEADROOM, 64, &mut tx)
+                .sent
+                > 0
+            {
+                flooded += 1;
+            }
+        }
+        tx.clear();
+        let mut buf = in_buffer(&udp_frame(mac(7), MacAddr::BROADCAST, 1, 64));
+        other_sent += e.process(&in_other, &mut buf, HEADROOM, 64, &mut tx).sent;
+        tx.clear();
+        let mut buf = in_buffer(&udp_frame(mac(1), mac(2), 1, 64));
+        unicast += e
+            .process(&from(access(1)), &mut buf, HEADROOM, 64, &mut tx)
+            .sent;
+    }
+    // One burst plus 1000 per second.
+    assert!((2000..=2100).contains(&flooded), "{flooded} floods passed");
+    assert_eq!(e.counters().drop_storm, 20_000 - flooded);
+    assert_eq!(e.counters().flooded - base.flooded, flooded + 2000);
+    assert_eq!(other_sent, 2000, "BD 2 floods everything");
+    assert_eq!(unicast, 2000, "known unicast is never limited");
+    // An idle second later, a full burst again.
+    e.begin_batch(Tick(3000));
+    let passed = (0..1000)
+        .filter(|&i| {
+            tx.clear();
+            let mut buf = in_buffer(&udp_frame(mac(1), MacAddr::BROADCAST, i, 64));
+            e.process(&from(access(1)), &mut buf, HEADROOM, 64, &mut tx)
+                .sent
+                > 0
+        })
+        .count();
+    assert_eq!(passed, 100);
+}

@@ -1,6 +1,7 @@
 //! Property tests: encapsulation and VLAN push checked by etherparse, FDB
 //! invariants under random learn/move/age/static/flush sequences, split
-//! horizon on every flood, and parsers that never panic.
+//! horizon on every flood, storm buckets and VTEP allow-lists against
+//! simple models, and parsers that never panic.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -16,6 +17,7 @@ use xvs_dataplane::fdb::{
 };
 use xvs_dataplane::fixtures::{in_buffer, mac, udp_frame, HEADROOM};
 use xvs_dataplane::rewrite::{encap, push_vlan, EncapParams};
+use xvs_dataplane::storm::{StormControl, TokenBucket};
 use xvs_dataplane::types::{Attachment, BdId, Location, MacAddr, PortId, Vlan, Vni};
 use xvs_dataplane::wire;
 
@@ -366,6 +368,8 @@ proptest! {
         let mut bd = BridgeDomain::new(BdId(1), Some(vni));
         bd.attachments = atts.clone();
         bd.flood = vteps.clone();
+        // The remote ingress below is no flood-list VTEP.
+        bd.learn_from_any_vtep = true;
         let mut bds = BridgeDomains::new();
         bds.insert(bd);
         let (_owner, mut replicas, _c) = fdb::new(FdbConfig::default(), 1);
@@ -445,7 +449,75 @@ proptest! {
         prop_assert_eq!(c.rx, 1);
         let frame_drops = c.drop_bad_range + c.drop_runt + c.drop_bad_src_mac
             + c.drop_unknown_bd + c.drop_hairpin + c.drop_split_horizon
-            + c.drop_no_vni + c.drop_no_destination;
+            + c.drop_no_vni + c.drop_no_destination + c.drop_unknown_vtep + c.drop_storm;
         prop_assert_eq!(c.unicast + c.flooded + frame_drops, 1);
+    }
+}
+
+/// A VTEP address from a small pool (so that probes hit members), either
+/// family.
+fn small_vtep() -> impl Strategy<Value = IpAddr> {
+    prop_oneof![
+        (0u8..8).prop_map(|i| IpAddr::V4(Ipv4Addr::new(192, 0, 2, i))),
+        (0u16..8).prop_map(|i| IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, i))),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Each bridge domain's bucket behaves as if it were alone (a storm in
+    /// one never spends another's tokens), and no bucket ever admits more
+    /// than its burst plus its rate times the time since its first frame,
+    /// even across jumps to the end of time.
+    #[test]
+    fn storm_buckets_are_independent_and_bounded(
+        pps in 1u32..=2_000_000,
+        workers in 1u32..8,
+        ops in proptest::collection::vec((0u16..4, 0u64..3000, 1u32..50), 1..200),
+        jump in any::<bool>(),
+    ) {
+        let mut s = StormControl::new(workers);
+        let rate = s.share(pps);
+        let mut alone = [TokenBucket::default(); 4];
+        let mut first: [Option<u64>; 4] = [None; 4];
+        let mut admitted = [0u64; 4];
+        let mut now = 0u64;
+        for (k, (bd, advance, frames)) in ops.iter().enumerate() {
+            now = if jump && k == ops.len() / 2 {
+                u64::MAX - 10_000
+            } else {
+                now.saturating_add(*advance)
+            };
+            let i = usize::from(*bd);
+            for _ in 0..*frames {
+                let got = s.admit(BdId(*bd), pps, Tick(now));
+                prop_assert_eq!(got, alone[i].admit(rate, Tick(now)));
+                admitted[i] += u64::from(got);
+            }
+            let since = now - *first[i].get_or_insert(now);
+            let bound = TokenBucket::burst(rate)
+                .saturating_add(since.saturating_mul(u64::from(rate)) / 1000 + 1);
+            prop_assert!(admitted[i] <= bound, "bd {} admitted {} > {}", i, admitted[i], bound);
+        }
+    }
+
+    /// A bridge domain admits VXLAN exactly from its flood list's VTEPs, or
+    /// from anyone with the opt-in.
+    #[test]
+    fn vtep_allow_list_is_the_flood_list(
+        flood in proptest::collection::vec(small_vtep(), 0..10),
+        probes in proptest::collection::vec(small_vtep(), 1..20),
+        any_vtep in any::<bool>(),
+    ) {
+        let mut bd = BridgeDomain::new(BdId(3), Vni::new(7));
+        bd.flood = flood.clone();
+        bd.learn_from_any_vtep = any_vtep;
+        let mut bds = BridgeDomains::new();
+        bds.insert(bd);
+        for p in probes {
+            prop_assert_eq!(bds.admits_vtep(BdId(3), p), any_vtep || flood.contains(&p));
+            prop_assert!(!bds.admits_vtep(BdId(4), p));
+        }
     }
 }

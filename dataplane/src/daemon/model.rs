@@ -66,6 +66,10 @@ pub struct Bd {
     pub flood: Vec<IpAddr>,
     /// Cap on learned MACs.
     pub max_macs: Option<u32>,
+    /// Flood limit in frames per second, node-wide (storm control).
+    pub storm_pps: Option<u32>,
+    /// Accept VXLAN from any VTEP, not only the flood list's.
+    pub learn_from_any_vtep: bool,
 }
 
 /// The running configuration, numbered.
@@ -143,6 +147,8 @@ impl Model {
                 attachments,
                 flood: b.flood.clone(),
                 max_macs: b.max_macs,
+                storm_pps: b.storm_pps,
+                learn_from_any_vtep: b.learn_from_any_vtep,
             });
         }
         Ok(Model {
@@ -219,6 +225,8 @@ impl Model {
             bd.attachments = b.attachments.clone();
             bd.flood = b.flood.clone();
             bd.max_macs = b.max_macs;
+            bd.storm_pps = b.storm_pps;
+            bd.learn_from_any_vtep = b.learn_from_any_vtep;
             out.insert(bd);
         }
         out

@@ -174,6 +174,8 @@ impl Control {
                 ("drop_split_horizon", e.drop_split_horizon),
                 ("drop_no_vni", e.drop_no_vni),
                 ("drop_no_destination", e.drop_no_destination),
+                ("drop_storm", e.drop_storm),
+                ("drop_unknown_vtep", e.drop_unknown_vtep),
                 ("drop_no_next_hop", e.drop_no_next_hop),
                 ("drop_no_local_addr", e.drop_no_local_addr),
                 ("drop_mtu", e.drop_mtu),

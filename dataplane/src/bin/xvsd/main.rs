@@ -146,7 +146,8 @@ fn run(args: &Args) -> Result<()> {
         bound,
     } = running;
     for (q, (replica, io)) in replicas.into_iter().zip(ios).enumerate() {
-        let engine = Engine::new(replica, model.engine_bridge_domains(), encap);
+        let mut engine = Engine::new(replica, model.engine_bridge_domains(), encap);
+        engine.set_storm_workers(args.queues);
         let (tx, rx) = unbounded();
         hop_senders.push(tx);
         let w = Worker::new(q, engine, args.batch as usize, rx);
