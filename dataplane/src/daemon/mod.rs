@@ -5,6 +5,9 @@
 //!   `port_index` = engine port = socket index in every worker), bridge
 //!   domain ids, the engine's bridge domains and encapsulation settings, and
 //!   FDB entries as the control protocol reports them.
+//! * [`reconfig`] is what a live change does: the [`Diff`] between the
+//!   running model and the next, and the bridge-domain updates workers
+//!   apply between batches.
 //! * [`worker`] is one worker's forwarding loop over any
 //!   [`FrameIo`](crate::xsk::FrameIo): RX batch → metadata → engine → TX,
 //!   with next-hop updates and FDB changes applied between batches.
@@ -21,8 +24,10 @@
 pub mod hops;
 pub mod model;
 pub mod netdev;
+pub mod reconfig;
 pub mod worker;
 
 pub use hops::HopState;
 pub use model::{frame_meta, Model, ModelError};
+pub use reconfig::{BdUpdate, Diff};
 pub use worker::{NextHopUpdate, Worker, WorkerCounters};

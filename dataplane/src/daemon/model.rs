@@ -1,11 +1,18 @@
 //! The running switch as xvsd numbers it: a validated [`Config`] turned into
 //! port indices, bridge-domain ids and the engine's types.
 //!
-//! Port `i` is the `i`-th `[[port]]` of the file: it is the classifier's
-//! `port_index`, the engine's [`PortId`] and the index of the port's socket
-//! in every worker's I/O (each worker opens the ports in this order). Bridge
-//! domain `i` (0-based in the file) is [`BdId`] `i + 1` (0 is never used, so
-//! a zeroed metadata field never names a real domain).
+//! At start ([`Model::from_config`]) port `i` is the `i`-th `[[port]]` of the
+//! file and bridge domain `i` (0-based) is [`BdId`] `i + 1` (0 is never
+//! used, so a zeroed metadata field never names a real domain). A port's
+//! number is the classifier's `port_index`, the engine's [`PortId`] and the
+//! index of the port's socket in every worker's I/O.
+//!
+//! Live changes ([`Model::evolve`]) keep those numbers stable: a port or
+//! bridge domain that is still there (same name) keeps its id, a new one
+//! takes an id that neither the old nor the new model uses (ports: the
+//! lowest such; bridge domains: counting up from the highest ever given,
+//! so a deleted domain's id is not reused soon and stale FDB learns of it
+//! cannot leak into a new domain).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -78,12 +85,25 @@ pub struct Model {
     config: Config,
     ports: Vec<Port>,
     bds: Vec<Bd>,
+    /// The highest bridge-domain id ever given by this model's lineage.
+    bd_high: u16,
 }
 
 impl Model {
     /// Numbers a configuration. `config` is validated again (cheap) so a
     /// model never holds a dangling reference.
     pub fn from_config(config: &Config) -> Result<Model, ModelError> {
+        Model::build(config, None)
+    }
+
+    /// The model of `config` as a live change of `self`: ports and bridge
+    /// domains that keep their name keep their id; new ones take fresh ids
+    /// (see the module documentation).
+    pub fn evolve(&self, config: &Config) -> Result<Model, ModelError> {
+        Model::build(config, Some(self))
+    }
+
+    fn build(config: &Config, prev: Option<&Model>) -> Result<Model, ModelError> {
         config
             .validate()
             .map_err(|e| ModelError::Invalid(e.to_string()))?;
@@ -104,18 +124,20 @@ impl Model {
         if uplinks.len() > 1 {
             return Err(ModelError::MultipleUplinks(uplinks));
         }
+        let port_ids = assign_port_ids(config, prev)?;
+        let (bd_ids, bd_high) = assign_bd_ids(config, prev)?;
         let ports: Vec<Port> = config
             .ports
             .iter()
-            .enumerate()
-            .map(|(i, p)| Port {
+            .zip(port_ids)
+            .map(|(p, id)| Port {
                 name: p.name.clone(),
                 role: p.role,
-                id: PortId(i as u16),
+                id,
             })
             .collect();
         let mut bds = Vec::with_capacity(config.bridge_domains.len());
-        for (i, b) in config.bridge_domains.iter().enumerate() {
+        for (b, id) in config.bridge_domains.iter().zip(bd_ids) {
             let mut attachments = Vec::with_capacity(b.attach.len());
             for a in &b.attach {
                 let port = ports
@@ -142,7 +164,7 @@ impl Model {
             };
             bds.push(Bd {
                 name: b.name.clone(),
-                id: BdId(i as u16 + 1),
+                id,
                 vni,
                 attachments,
                 flood: b.flood.clone(),
@@ -155,6 +177,7 @@ impl Model {
             config: config.clone(),
             ports,
             bds,
+            bd_high,
         })
     }
 
@@ -176,7 +199,7 @@ impl Model {
 
     /// The port with index `id`.
     pub fn port(&self, id: PortId) -> Option<&Port> {
-        self.ports.get(usize::from(id.0))
+        self.ports.iter().find(|p| p.id == id)
     }
 
     /// The port named `name`.
@@ -186,9 +209,7 @@ impl Model {
 
     /// The bridge domain `id`.
     pub fn bd(&self, id: BdId) -> Option<&Bd> {
-        usize::from(id.0)
-            .checked_sub(1)
-            .and_then(|i| self.bds.get(i))
+        self.bds.iter().find(|b| b.id == id)
     }
 
     /// The bridge domain named `name`.
@@ -221,15 +242,20 @@ impl Model {
     pub fn engine_bridge_domains(&self) -> BridgeDomains {
         let mut out = BridgeDomains::new();
         for b in &self.bds {
-            let mut bd = BridgeDomain::new(b.id, b.vni);
-            bd.attachments = b.attachments.clone();
-            bd.flood = b.flood.clone();
-            bd.max_macs = b.max_macs;
-            bd.storm_pps = b.storm_pps;
-            bd.learn_from_any_vtep = b.learn_from_any_vtep;
-            out.insert(bd);
+            out.insert(Model::engine_bd(b));
         }
         out
+    }
+
+    /// The engine's view of one bridge domain.
+    pub fn engine_bd(b: &Bd) -> BridgeDomain {
+        let mut bd = BridgeDomain::new(b.id, b.vni);
+        bd.attachments = b.attachments.clone();
+        bd.flood = b.flood.clone();
+        bd.max_macs = b.max_macs;
+        bd.storm_pps = b.storm_pps;
+        bd.learn_from_any_vtep = b.learn_from_any_vtep;
+        bd
     }
 
     /// The encapsulation settings, given the uplink's MAC and IP MTU.
@@ -321,6 +347,98 @@ impl Model {
             _ => Err("give exactly one of a port and a VTEP".into()),
         }
     }
+}
+
+/// Port ids for `config`'s ports, in file order: kept by name from `prev`,
+/// else positional (no `prev`), else the lowest id neither model uses.
+fn assign_port_ids(config: &Config, prev: Option<&Model>) -> Result<Vec<PortId>, ModelError> {
+    let Some(prev) = prev else {
+        return Ok((0..config.ports.len()).map(|i| PortId(i as u16)).collect());
+    };
+    let kept: Vec<Option<PortId>> = config
+        .ports
+        .iter()
+        .map(|p| prev.port_by_name(&p.name).map(|o| o.id))
+        .collect();
+    let mut used: Vec<bool> = vec![false; MAX_PORTS];
+    for id in prev
+        .ports
+        .iter()
+        .map(|p| p.id)
+        .chain(kept.iter().flatten().copied())
+    {
+        if let Some(u) = used.get_mut(usize::from(id.0)) {
+            *u = true;
+        }
+    }
+    let mut out = Vec::with_capacity(kept.len());
+    for k in kept {
+        let id = match k {
+            Some(id) => id,
+            None => {
+                let free = used
+                    .iter()
+                    .position(|u| !u)
+                    .ok_or(ModelError::TooManyPorts(
+                        config.ports.len() + prev.ports.len(),
+                    ))?;
+                used[free] = true;
+                PortId(free as u16)
+            }
+        };
+        out.push(id);
+    }
+    Ok(out)
+}
+
+/// Bridge-domain ids for `config`'s domains, in file order, and the new
+/// highest id given: kept by name from `prev`, else `1..` (no `prev`), else
+/// counting up from the highest id ever given (wrapping to 1), skipping ids
+/// either model uses.
+fn assign_bd_ids(config: &Config, prev: Option<&Model>) -> Result<(Vec<BdId>, u16), ModelError> {
+    const TOP: u16 = u16::MAX - 1;
+    let Some(prev) = prev else {
+        let ids: Vec<BdId> = (1..=config.bridge_domains.len())
+            .map(|i| BdId(i as u16))
+            .collect();
+        let high = ids.last().map_or(0, |b| b.0);
+        return Ok((ids, high));
+    };
+    let kept: Vec<Option<BdId>> = config
+        .bridge_domains
+        .iter()
+        .map(|b| prev.bd_by_name(&b.name).map(|o| o.id))
+        .collect();
+    let mut used: std::collections::BTreeSet<u16> = prev.bds.iter().map(|b| b.id.0).collect();
+    used.extend(kept.iter().flatten().map(|b| b.0));
+    let mut high = prev.bd_high;
+    let mut out = Vec::with_capacity(kept.len());
+    for k in kept {
+        let id = match k {
+            Some(id) => id,
+            None => {
+                let mut cand = high;
+                let mut tries = 0u32;
+                loop {
+                    cand = if cand >= TOP { 1 } else { cand + 1 };
+                    tries += 1;
+                    if !used.contains(&cand) {
+                        break;
+                    }
+                    if tries > u32::from(TOP) {
+                        return Err(ModelError::TooManyBridgeDomains(
+                            config.bridge_domains.len() + prev.bds.len(),
+                        ));
+                    }
+                }
+                used.insert(cand);
+                high = cand;
+                BdId(cand)
+            }
+        };
+        out.push(id);
+    }
+    Ok((out, high))
 }
 
 /// The engine's metadata for a frame from the classifier's [`Meta`]:

@@ -25,6 +25,7 @@ use crate::types::MacAddr;
 use crate::xsk::{Frame, FrameIo, PortId, Spares};
 
 use super::model::frame_meta;
+use super::reconfig::BdUpdate;
 
 /// A change of the next hop towards one remote VTEP, from the next-hop
 /// thread to every worker.
@@ -69,6 +70,7 @@ pub struct Worker {
     engine: Engine,
     batch: usize,
     updates: Receiver<NextHopUpdate>,
+    bd_updates: Option<Receiver<BdUpdate>>,
     vtep_ports: HashMap<IpAddr, PortId>,
     rx: Vec<Frame>,
     out: Vec<(PortId, Frame)>,
@@ -100,6 +102,7 @@ impl Worker {
             engine,
             batch,
             updates,
+            bd_updates: None,
             vtep_ports: HashMap::new(),
             rx: Vec::with_capacity(batch),
             out: Vec::with_capacity(64),
@@ -122,9 +125,21 @@ impl Worker {
         &self.counters
     }
 
-    /// Applies every pending next-hop update; returns how many.
+    /// Takes live bridge-domain changes from `rx` (applied between batches,
+    /// with the next-hop updates).
+    pub fn set_bd_updates(&mut self, rx: Receiver<BdUpdate>) {
+        self.bd_updates = Some(rx);
+    }
+
+    /// Applies every pending next-hop update and bridge-domain change;
+    /// returns how many.
     pub fn apply_updates(&mut self) -> usize {
         let mut n = 0;
+        if let Some(rx) = &self.bd_updates {
+            while let Ok(u) = rx.try_recv() {
+                apply_bd_update(&mut self.engine, u);
+            }
+        }
         while let Ok(u) = self.updates.try_recv() {
             match u {
                 NextHopUpdate::Set { vtep, mac, port } => {
@@ -207,6 +222,19 @@ impl Worker {
                 }
             }
             _ => io.free(f),
+        }
+    }
+}
+
+/// One live bridge-domain change (see [`BdUpdate`]).
+fn apply_bd_update(engine: &mut Engine, u: BdUpdate) {
+    match u {
+        BdUpdate::Upsert(bd) => engine.bridge_domains_mut().insert(bd),
+        BdUpdate::Remove(id) => {
+            engine.bridge_domains_mut().remove(id);
+        }
+        BdUpdate::Sync(done) => {
+            let _ = done.send(());
         }
     }
 }

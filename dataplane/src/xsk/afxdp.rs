@@ -11,6 +11,10 @@ use super::socket::{UmemSource, XskSocket};
 use super::sys;
 use super::{BindMode, BoundMode, FrameIo, PortId, Spares, XskConfig, XskError, MIN_FRAME_LEN};
 
+#[path = "afxdp_close.rs"]
+mod close;
+pub use close::ClosedPort;
+
 /// Kicks per port and flush while a copy-mode TX ring still holds frames
 /// (the kernel sends at most 32 frames per `sendto` in copy mode).
 const COPY_MODE_KICKS: u32 = 8;
@@ -92,7 +96,8 @@ struct Port {
 #[derive(Debug)]
 pub struct XskIo {
     // Sockets before the area: they drop (and unregister the UMEM) first.
-    ports: Vec<Port>,
+    // `None`: a port closed live (`close_port`); its index stays reserved.
+    ports: Vec<Option<Port>>,
     pool: Pool,
     cfg: XskConfig,
     names: Vec<(String, u32)>,
@@ -127,9 +132,27 @@ impl XskIo {
     /// ports inherit it; a later port whose driver cannot do the first
     /// port's zero-copy fails with [`XskError::Bind`].
     pub fn open_port(&mut self, ifname: &str, queue: u32) -> Result<PortId, XskError> {
+        let id = u16::try_from(self.ports.len()).map_err(|_| XskError::TooManyPorts)?;
+        self.open_port_at(ifname, queue, PortId::new(id))
+    }
+
+    /// [`open_port`](Self::open_port) at a chosen index: one past the last
+    /// port, or the index of a port closed with
+    /// [`close_port`](Self::close_port) (indexes in between are reserved
+    /// as closed). Fails with [`XskError::PortInUse`] if the index holds an
+    /// open port.
+    pub fn open_port_at(
+        &mut self,
+        ifname: &str,
+        queue: u32,
+        at: PortId,
+    ) -> Result<PortId, XskError> {
         let ifindex =
             sys::ifindex(ifname).ok_or_else(|| XskError::NoSuchInterface(ifname.to_owned()))?;
-        let id = u16::try_from(self.ports.len()).map_err(|_| XskError::TooManyPorts)?;
+        let id = at.0;
+        if self.ports.get(at.index()).is_some_and(Option::is_some) {
+            return Err(XskError::PortInUse(id));
+        }
         let sizes = RingSizes {
             fill: self.cfg.fill_size,
             comp: self.cfg.comp_size,
@@ -153,7 +176,7 @@ impl XskIo {
                 }
             }
         };
-        let sock = if let Some(first) = self.ports.first() {
+        let sock = if let Some(first) = self.ports.iter().flatten().next() {
             // The kernel applies the first socket's mode: report that one.
             let mode = match mode_of(&first.sock) {
                 BoundMode::Copy => BindMode::Copy,
@@ -186,49 +209,55 @@ impl XskIo {
                 },
             }
         };
-        self.ports.push(Port {
+        let i = usize::from(id);
+        if self.ports.len() <= i {
+            self.ports.resize_with(i + 1, || None);
+            self.names.resize_with(i + 1, || (String::new(), 0));
+            self.pollfds.resize(i + 1, sys::pollin(-1));
+        }
+        self.pollfds[i] = sys::pollin(sock.fd.as_raw_fd());
+        self.ports[i] = Some(Port {
             sock,
             in_fill: 0,
             in_tx: 0,
             stats: PortStats::default(),
         });
-        self.names.push((ifname.to_owned(), queue));
-        self.pollfds
-            .push(sys::pollin(self.ports[usize::from(id)].sock.fd.as_raw_fd()));
-        self.refill(usize::from(id));
+        self.names[i] = (ifname.to_owned(), queue);
+        self.refill(i);
         Ok(PortId::new(id))
     }
 
     /// The mode the kernel bound the UMEM's sockets in (`None` before the
     /// first port is open).
     pub fn bound_mode(&self) -> Option<BoundMode> {
-        self.ports.first().map(|p| mode_of(&p.sock))
+        self.ports.iter().flatten().next().map(|p| mode_of(&p.sock))
     }
 
     /// The mode of one port's socket.
     pub fn port_mode(&self, port: PortId) -> Option<BoundMode> {
-        self.ports.get(port.index()).map(|p| mode_of(&p.sock))
+        self.port(port.index()).map(|p| mode_of(&p.sock))
     }
 
     /// The socket descriptor of a port, for the XDP program's XSKMAP (with
     /// the classifier: `Classifier::set_xsk(port_index, queue, fd)`).
     pub fn port_fd(&self, port: PortId) -> Option<BorrowedFd<'_>> {
-        self.ports.get(port.index()).map(|p| p.sock.borrow_fd())
+        self.port(port.index()).map(|p| p.sock.borrow_fd())
     }
 
     /// Interface name and queue of a port.
     pub fn port_name(&self, port: PortId) -> Option<(&str, u32)> {
+        self.port(port.index())?;
         self.names.get(port.index()).map(|(n, q)| (n.as_str(), *q))
     }
 
     /// Userspace counters of a port.
     pub fn stats(&self, port: PortId) -> Option<PortStats> {
-        self.ports.get(port.index()).map(|p| p.stats)
+        self.port(port.index()).map(|p| p.stats)
     }
 
     /// The kernel's counters of a port's socket.
     pub fn kernel_stats(&self, port: PortId) -> Option<io::Result<KernelStats>> {
-        let p = self.ports.get(port.index())?;
+        let p = self.port(port.index())?;
         Some(sys::statistics(&p.sock.fd).map(|s| KernelStats {
             rx_dropped: s.rx_dropped,
             rx_invalid_descs: s.rx_invalid_descs,
@@ -251,12 +280,16 @@ impl XskIo {
 
     /// Frames posted to fill rings (owned by the kernel until received).
     pub fn frames_in_fill(&self) -> usize {
-        self.ports.iter().map(|p| p.in_fill as usize).sum()
+        self.ports
+            .iter()
+            .flatten()
+            .map(|p| p.in_fill as usize)
+            .sum()
     }
 
     /// Frames on TX rings not yet completed.
     pub fn frames_in_tx(&self) -> usize {
-        self.ports.iter().map(|p| p.in_tx as usize).sum()
+        self.ports.iter().flatten().map(|p| p.in_tx as usize).sum()
     }
 
     /// Waits up to `timeout` until some port has RX descriptors (`poll`).
@@ -278,7 +311,9 @@ impl XskIo {
     }
 
     fn refill(&mut self, i: usize) -> u32 {
-        let p = &mut self.ports[i];
+        let Some(p) = self.ports[i].as_mut() else {
+            return 0;
+        };
         let want = self.cfg.fill_target.saturating_sub(p.in_fill);
         let mut posted = 0;
         while posted < want {
@@ -306,7 +341,9 @@ impl XskIo {
     fn kick_tx(&mut self, i: usize) {
         let need_wakeup = self.cfg.need_wakeup;
         let busy = self.cfg.busy_poll.is_some();
-        let p = &mut self.ports[i];
+        let Some(p) = self.ports[i].as_mut() else {
+            return;
+        };
         if p.sock.tx.unpublished() > 0 {
             p.sock.tx.publish();
         }
@@ -342,7 +379,9 @@ impl XskIo {
 
     /// Moves a port's completed TX frames to the free stack.
     fn reap(&mut self, i: usize) -> u32 {
-        let p = &mut self.ports[i];
+        let Some(p) = self.ports[i].as_mut() else {
+            return 0;
+        };
         let mut n = 0;
         while let Some(addr) = p.sock.comp.pop() {
             if let Some(idx) = self.pool.area.idx_of(addr) {
@@ -356,6 +395,14 @@ impl XskIo {
             p.stats.tx_completed += u64::from(n);
         }
         n
+    }
+}
+
+impl XskIo {
+    /// The open port at index `i`.
+    #[inline]
+    fn port(&self, i: usize) -> Option<&Port> {
+        self.ports.get(i).and_then(Option::as_ref)
     }
 }
 
@@ -374,7 +421,7 @@ impl FrameIo for XskIo {
 
     fn recv(&mut self, port: PortId, out: &mut Vec<Frame>, max: usize) -> usize {
         let i = port.index();
-        let Some(p) = self.ports.get_mut(i) else {
+        let Some(Some(p)) = self.ports.get_mut(i) else {
             return 0;
         };
         let (mut popped, mut got) = (0u32, 0usize);
@@ -416,7 +463,7 @@ impl FrameIo for XskIo {
             "frame of another XskIo"
         );
         let i = port.index();
-        if i >= self.ports.len() || frame.len() < MIN_FRAME_LEN {
+        if self.port(i).is_none() || frame.len() < MIN_FRAME_LEN {
             return Err(frame);
         }
         let desc = libc::xdp_desc {
@@ -424,16 +471,22 @@ impl FrameIo for XskIo {
             len: frame.len() as u32,
             options: 0,
         };
-        if !self.ports[i].sock.tx.push(desc) {
+        let pushed = self.ports[i].as_mut().is_some_and(|p| p.sock.tx.push(desc));
+        if !pushed {
             // Ring full: let the kernel drain it, then try once more.
             self.kick_tx(i);
             self.reap(i);
-            if !self.ports[i].sock.tx.push(desc) {
-                self.ports[i].stats.tx_ring_full += 1;
+            let Some(p) = self.ports[i].as_mut() else {
+                return Err(frame);
+            };
+            if !p.sock.tx.push(desc) {
+                p.stats.tx_ring_full += 1;
                 return Err(frame);
             }
         }
-        let p = &mut self.ports[i];
+        let Some(p) = self.ports[i].as_mut() else {
+            return Err(frame);
+        };
         p.in_tx += 1;
         p.stats.tx_frames += 1;
         // The chunk now belongs to the kernel until it comes back through

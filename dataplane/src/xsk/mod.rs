@@ -36,8 +36,9 @@
 //! * Load or attach any XDP program, or fill the XSKMAP: the classifier in
 //!   `ebpf/` does; [`XskIo::port_fd`] gives it the socket descriptor
 //!   (`Classifier::set_xsk(port_index, queue, fd)`).
-//! * Unaligned chunks, multi-buffer (`XDP_USE_SG`) frames, TX metadata, or
-//!   closing one port while others stay open.
+//! * Unaligned chunks, multi-buffer (`XDP_USE_SG`) frames or TX metadata.
+//!   (Closing one port while others stay open is [`XskIo::close_port`]:
+//!   the caller first stops the traffic to it, see there.)
 //! * Threading: an [`XskIo`] belongs to one worker thread (`Send`, not
 //!   `Sync`); nothing here locks.
 //!
@@ -57,7 +58,7 @@ mod umem;
 use std::fmt;
 use std::io;
 
-pub use afxdp::{KernelStats, PortStats, XskIo};
+pub use afxdp::{ClosedPort, KernelStats, PortStats, XskIo};
 pub use frame::{Frame, FrameIdx, FreeFrames};
 pub use mem::{MemIo, Sent};
 pub use pcap::PcapIo;
@@ -282,6 +283,12 @@ pub enum XskError {
     /// Too many ports on one UMEM.
     #[error("too many ports on one UMEM")]
     TooManyPorts,
+    /// [`XskIo::open_port_at`] at an index that holds an open port.
+    #[error("port index {0} is already open")]
+    PortInUse(u16),
+    /// [`XskIo::close_port`] of an index with no open port.
+    #[error("port index {0} is not open")]
+    NoSuchPort(u16),
     /// The frame area could not be mapped.
     #[error("cannot map a {bytes}-byte frame area: {source}")]
     Umem {

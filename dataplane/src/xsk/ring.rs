@@ -303,6 +303,21 @@ impl<T: Copy> ProdRing<T> {
     pub(crate) fn needs_wakeup(&self) -> bool {
         self.ring.needs_wakeup()
     }
+
+    /// Every entry written (published or not) that the kernel has not
+    /// consumed, oldest first: what a socket being closed still holds on
+    /// this ring. Only meaningful once the kernel no longer consumes from
+    /// it (no traffic redirected to the socket, no TX kick).
+    pub(crate) fn unconsumed(&self) -> Vec<T> {
+        let cons = self.ring.consumer().load(Ordering::Acquire);
+        let n = self.cached_prod.wrapping_sub(cons).min(self.ring.size());
+        (0..n)
+            // SAFETY: heads in `[consumer, cached_prod)` are slots we wrote
+            // and the kernel has not consumed; reading them races with at
+            // most a kernel read of the same bytes.
+            .map(|k| unsafe { self.ring.read(cons.wrapping_add(k)) })
+            .collect()
+    }
 }
 
 /// A ring userspace consumes from (RX: descriptors; completion: `u64`).
