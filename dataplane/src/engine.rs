@@ -9,8 +9,6 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use hashbrown::HashMap;
-
 use crate::bridge::{BridgeDomain, BridgeDomains};
 use crate::decide::{decide, Decision, DropReason, Egress, FrameMeta, Ingress};
 use crate::fdb::{FdbReplica, LearnOutcome, Tick};
@@ -19,53 +17,8 @@ use crate::storm::StormControl;
 use crate::types::{MacAddr, Vni};
 use crate::wire::{ethernet, vxlan};
 
-/// A map keyed by remote VTEP address, one integer-keyed table per family:
-/// the key hashes in one step from a register, never from an `IpAddr`
-/// copied through memory.
-#[derive(Clone, Debug)]
-struct VtepMap<T> {
-    v4: HashMap<u32, T>,
-    v6: HashMap<u128, T>,
-}
-
-impl<T> Default for VtepMap<T> {
-    fn default() -> Self {
-        VtepMap {
-            v4: HashMap::new(),
-            v6: HashMap::new(),
-        }
-    }
-}
-
-impl<T> VtepMap<T> {
-    #[inline]
-    fn get(&self, ip: IpAddr) -> Option<&T> {
-        match ip {
-            IpAddr::V4(a) => self.v4.get(&u32::from(a)),
-            IpAddr::V6(a) => self.v6.get(&u128::from(a)),
-        }
-    }
-
-    fn insert(&mut self, ip: IpAddr, v: T) {
-        match ip {
-            IpAddr::V4(a) => self.v4.insert(u32::from(a), v),
-            IpAddr::V6(a) => self.v6.insert(u128::from(a), v),
-        };
-    }
-
-    fn remove(&mut self, ip: IpAddr) {
-        match ip {
-            IpAddr::V4(a) => self.v4.remove(&u32::from(a)),
-            IpAddr::V6(a) => self.v6.remove(&u128::from(a)),
-        };
-    }
-
-    fn keys(&self) -> Vec<IpAddr> {
-        let v4 = self.v4.keys().map(|&k| IpAddr::V4(Ipv4Addr::from(k)));
-        let v6 = self.v6.keys().map(|&k| IpAddr::V6(Ipv6Addr::from(k)));
-        v4.chain(v6).collect()
-    }
-}
+mod vtep_map;
+use vtep_map::VtepMap;
 
 /// Settings of the outer headers this node writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
