@@ -14,7 +14,7 @@ use crate::decide::{decide, Decision, DropReason, Egress, FrameMeta, Ingress};
 use crate::fdb::{FdbReplica, LearnOutcome, Tick};
 use crate::rewrite::{push_vlan, EncapParams, EncapTemplate, RewriteError};
 use crate::storm::StormControl;
-use crate::types::{MacAddr, Vni};
+use crate::types::{MacAddr, PortId, Vni};
 use crate::wire::{ethernet, vxlan};
 
 mod vtep_map;
@@ -119,7 +119,8 @@ pub struct Counters {
     pub drop_no_next_hop: u64,
     /// Egress copies dropped: no local VTEP address of the VTEP's family.
     pub drop_no_local_addr: u64,
-    /// Egress copies dropped: over the uplink MTU once encapsulated.
+    /// Egress copies dropped: over the uplink MTU once encapsulated, or
+    /// over a tagged egress port's MTU (see [`Engine::set_port_mtu`]).
     pub drop_mtu: u64,
     /// Egress copies dropped: not enough headroom.
     pub drop_no_headroom: u64,
@@ -207,7 +208,8 @@ pub enum EgressDrop {
     /// No local VTEP address of the remote VTEP's family
     /// (`drop_no_local_addr`).
     NoLocalAddr,
-    /// Over the uplink MTU once encapsulated (`drop_mtu`).
+    /// Over the uplink MTU once encapsulated, or over the egress port's
+    /// MTU when tagged (`drop_mtu`).
     Mtu,
     /// Not enough headroom for the new headers (`drop_no_headroom`).
     NoHeadroom,
@@ -232,7 +234,7 @@ impl EgressDrop {
         match self {
             EgressDrop::NoNextHop => "no next-hop MAC for the remote VTEP yet",
             EgressDrop::NoLocalAddr => "no local VTEP address of the remote VTEP's family",
-            EgressDrop::Mtu => "larger than the uplink MTU once encapsulated",
+            EgressDrop::Mtu => "larger than the egress MTU once encapsulated or tagged",
             EgressDrop::NoHeadroom => "not enough headroom for the new headers",
             EgressDrop::BadRange => "frame range outside its buffer",
         }
@@ -284,6 +286,9 @@ pub struct Engine {
     /// encapsulation settings change; absent when no local address of the
     /// VTEP's family is configured.
     templates: VtepMap<EncapTemplate>,
+    /// IP MTU per local port, indexed by port number; `u32::MAX` (no
+    /// check) for ports never given one.
+    port_mtus: Vec<u32>,
     counters: Counters,
     egress: Vec<Egress>,
     /// Per bridge domain flood budgets (BUM storm control).
@@ -311,6 +316,7 @@ impl Engine {
             encap,
             next_hops: VtepMap::default(),
             templates: VtepMap::default(),
+            port_mtus: Vec::new(),
             counters: Counters::default(),
             egress: Vec::with_capacity(flood_max.max(16)),
             storm,
@@ -324,6 +330,20 @@ impl Engine {
     pub fn begin_batch(&mut self, now: Tick) -> usize {
         self.now = now;
         self.replica.drain()
+    }
+
+    /// Sets (or with `None` forgets) the IP MTU of a local port. A frame
+    /// that leaves a VLAN-tagged attachment of that port and carries more
+    /// than `mtu` bytes after its Ethernet header is dropped and counted
+    /// (`drop_mtu`) instead of being tagged. The 4-byte tag itself is not
+    /// counted against the MTU, as 802.1Q and Linux do (a port with MTU 1500
+    /// carries 1500-byte packets tagged, in 1518-byte frames).
+    pub fn set_port_mtu(&mut self, port: PortId, mtu: Option<u32>) {
+        let i = usize::from(port.0);
+        if self.port_mtus.len() <= i {
+            self.port_mtus.resize(i + 1, u32::MAX);
+        }
+        self.port_mtus[i] = mtu.unwrap_or(u32::MAX);
     }
 
     /// Sets (or with `None` forgets) the next-hop MAC towards a remote VTEP.
@@ -364,6 +384,7 @@ impl Engine {
         let rw = Rewriter {
             next_hops: &self.next_hops,
             templates: &self.templates,
+            port_mtus: &self.port_mtus,
         };
         rw.try_rewrite(egress, buf, headroom, len)
     }
@@ -483,6 +504,7 @@ impl Engine {
         let rw = Rewriter {
             next_hops: &self.next_hops,
             templates: &self.templates,
+            port_mtus: &self.port_mtus,
         };
         match decide(bd, &meta.ingress, known, &mut self.egress) {
             Decision::Unicast(e) => {
@@ -583,6 +605,7 @@ fn count_learn(c: &mut Counters, outcome: LearnOutcome) {
 struct Rewriter<'a> {
     next_hops: &'a VtepMap<MacAddr>,
     templates: &'a VtepMap<EncapTemplate>,
+    port_mtus: &'a [u32],
 }
 
 impl Rewriter<'_> {
@@ -623,7 +646,14 @@ impl Rewriter<'_> {
         let result = match *egress {
             Egress::Local(a) => match a.vlan {
                 None => Ok((headroom, len)),
-                Some(vlan) => push_vlan(buf, headroom, len, vlan),
+                Some(vlan) => {
+                    let mtu = self.port_mtus.get(usize::from(a.port.0)).copied();
+                    let mtu = mtu.map_or(usize::MAX, |m| m as usize);
+                    if len.saturating_sub(ethernet::HEADER_LEN) > mtu {
+                        return Err(EgressDrop::Mtu);
+                    }
+                    push_vlan(buf, headroom, len, vlan)
+                }
             },
             Egress::Vtep { ip, vni } => match self.templates.get(ip) {
                 Some(t) => t.apply(buf, headroom, len, vni),

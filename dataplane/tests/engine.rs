@@ -194,6 +194,54 @@ fn decap_to_a_tagged_attachment_pushes_the_vlan() {
 }
 
 #[test]
+fn a_frame_over_the_tagged_ports_mtu_is_dropped_not_tagged() {
+    let (_owner, mut engines) = setup(1, FdbConfig::default());
+    let e = &mut engines[0];
+    e.set_port_mtu(PortId(2), Some(100));
+    let mut tx = MemTx::new(8, 2048);
+    let mut buf = in_buffer(&udp_frame(mac(3), mac(9), 7, 64));
+    e.process(&from(trunk(2, 10)), &mut buf, HEADROOM, 64, &mut tx);
+    // 114 bytes = 100 after the Ethernet header: fits, tagged to 118 (the
+    // tag is not counted against the MTU); 115 does not fit.
+    for (len, ok) in [(114, true), (115, false)] {
+        tx.clear();
+        let frame = udp_frame(mac(4), mac(3), 5, len);
+        let mut buf = in_buffer(&frame);
+        let v = e.process(&from_vtep(v4(1)), &mut buf, HEADROOM, len, &mut tx);
+        assert_eq!(v.consumed, ok, "{len}");
+        if ok {
+            let out = tx.frame(&tx.sent[0], &buf);
+            assert_eq!(out.len(), len + 4);
+            let (eth, rest) = Ethernet2Header::from_slice(out).unwrap();
+            assert_eq!(eth.ether_type.0, 0x8100);
+            let (tag, rest) = SingleVlanHeader::from_slice(rest).unwrap();
+            assert_eq!(tag.vlan_id.value(), 10);
+            assert_eq!(rest, &frame[14..]);
+        } else {
+            assert!(tx.sent.is_empty());
+        }
+    }
+    assert_eq!(e.counters().drop_mtu, 1);
+    // A flood: the untagged copy goes, the tagged one is dropped and counted.
+    tx.clear();
+    let mut buf = in_buffer(&udp_frame(mac(4), MacAddr::BROADCAST, 5, 115));
+    let v = e.process(&from_vtep(v4(1)), &mut buf, HEADROOM, 115, &mut tx);
+    assert_eq!(v.sent, 1);
+    assert_eq!(tx.sent[0].egress, Egress::Local(access(1)));
+    assert_eq!(tx.sent[0].len, 115);
+    assert_eq!(e.counters().drop_mtu, 2);
+    // Another port's MTU does not apply; forgetting it lifts the check.
+    e.set_port_mtu(PortId(1), Some(60));
+    e.set_port_mtu(PortId(2), None);
+    tx.clear();
+    let mut buf = in_buffer(&udp_frame(mac(4), mac(3), 5, 1500));
+    let v = e.process(&from_vtep(v4(1)), &mut buf, HEADROOM, 1500, &mut tx);
+    assert!(v.consumed);
+    assert_eq!(tx.sent[0].len, 1504);
+    assert_eq!(e.counters().drop_mtu, 2);
+}
+
+#[test]
 fn bum_from_local_floods_everywhere_else_and_from_a_vtep_stays_local() {
     let (_owner, mut engines) = setup(1, FdbConfig::default());
     let e = &mut engines[0];
