@@ -165,7 +165,7 @@ impl EncapTemplate {
     /// with `vni`; returns the outer frame's `(start, len)`. Same contract
     /// as [`encap`].
     ///
-    /// The outer headers are one fixed-size copy of the template followed by
+    /// The outer headers are one fixed-size copy of the template, then
     /// stores of the patched fields at constant offsets (no bounds checks
     /// per field, no read-back of what was just written).
     #[inline]
@@ -193,14 +193,13 @@ impl EncapTemplate {
         let sport = source_port(inner);
         let udp_len = (udp::HEADER_LEN + vxlan::HEADER_LEN + len) as u16;
         let check = !checksum::fold(self.partial + ip_len as u64);
-        let mut h = [0u8; N];
+        let h: &mut [u8; N] = head.try_into().expect("split at N");
         h.copy_from_slice(&self.hdr[..N]);
         h[o4::TOTAL_LEN..o4::TOTAL_LEN + 2].copy_from_slice(&(ip_len as u16).to_be_bytes());
         h[o4::CHECKSUM..o4::CHECKSUM + 2].copy_from_slice(&check.to_be_bytes());
         h[o4::SPORT..o4::SPORT + 2].copy_from_slice(&sport.to_be_bytes());
         h[o4::UDP_LEN..o4::UDP_LEN + 2].copy_from_slice(&udp_len.to_be_bytes());
         h[o4::VNI..o4::VNI + 4].copy_from_slice(&(vni.get() << 8).to_be_bytes());
-        head.copy_from_slice(&h);
         Ok((start, N + len))
     }
 
@@ -239,14 +238,13 @@ impl EncapTemplate {
         let c = !checksum::fold(sum);
         let c = if c == 0 { 0xffff } else { c };
         let udp_len = udp_len as u16;
-        let mut h = [0u8; N];
+        let h: &mut [u8; N] = head.try_into().expect("split at N");
         h.copy_from_slice(&self.hdr[..N]);
         h[o6::PAYLOAD_LEN..o6::PAYLOAD_LEN + 2].copy_from_slice(&udp_len.to_be_bytes());
         h[o6::SPORT..o6::SPORT + 2].copy_from_slice(&sport.to_be_bytes());
         h[o6::UDP_LEN..o6::UDP_LEN + 2].copy_from_slice(&udp_len.to_be_bytes());
         h[o6::UDP_CHECKSUM..o6::UDP_CHECKSUM + 2].copy_from_slice(&c.to_be_bytes());
         h[o6::VNI..o6::VNI + 4].copy_from_slice(&(v << 8).to_be_bytes());
-        head.copy_from_slice(&h);
         Ok((start, N + len))
     }
 }
