@@ -350,6 +350,60 @@ attach = [{ port = "vm2", vlan = 10 }]
     }
 
     #[test]
+    fn workers_apply_bd_updates_between_batches_and_confirm() {
+        use crate::daemon::worker::Worker;
+        use crate::engine::{EncapConfig, Engine};
+        use crate::fdb::{self, FdbConfig, Tick};
+        use crate::xsk::{MemIo, PortId as IoPort, XskConfig};
+        use crossbeam_channel::{bounded, unbounded};
+        use xvs_ebpf::Meta;
+
+        let m = base();
+        let (_owner, mut replicas, _ctl) = fdb::new(FdbConfig::default(), 1);
+        let engine = Engine::new(
+            replicas.remove(0),
+            m.engine_bridge_domains(),
+            EncapConfig::default(),
+        );
+        let (_hops, hop_rx) = unbounded();
+        let mut w = Worker::new(0, engine, 8, hop_rx);
+        let (tx, rx) = unbounded();
+        w.set_bd_updates(rx);
+        let cfg = XskConfig {
+            frame_count: 64,
+            ..XskConfig::default()
+        };
+        let mut io = MemIo::new(3, &cfg).unwrap();
+        let mut frame = vec![0u8; 60];
+        frame[0..6].copy_from_slice(&[0xff; 6]);
+        frame[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+        let meta = Meta {
+            bd: 1,
+            port_index: 1,
+            ..Meta::default()
+        }
+        .to_bytes();
+        // blue removed: its frames are dropped as unknown-BD.
+        tx.send(BdUpdate::Remove(BdId(1))).unwrap();
+        let (done, confirmed) = bounded(1);
+        tx.send(BdUpdate::Sync(done)).unwrap();
+        assert!(io.inject(IoPort::new(1), &meta, &frame));
+        w.run_batch(&mut io, Tick(1));
+        confirmed
+            .try_recv()
+            .expect("sync answered within the batch");
+        assert_eq!(w.engine_counters().drop_unknown_bd, 1);
+        // Back, with vm2 attached too: the broadcast reaches vm2.
+        let mut blue = Model::engine_bd(m.bd(BdId(1)).unwrap());
+        blue.attachments.push(Attachment::untagged(PortId(2)));
+        tx.send(BdUpdate::Upsert(blue)).unwrap();
+        assert!(io.inject(IoPort::new(1), &meta, &frame));
+        w.run_batch(&mut io, Tick(2));
+        assert_eq!(io.take_sent(IoPort::new(2)).len(), 1);
+        assert_eq!(w.engine_counters().drop_unknown_bd, 1);
+    }
+
+    #[test]
     fn role_changes_are_reported() {
         let m = base();
         let n = edit(&m, |c| {
