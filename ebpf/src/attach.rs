@@ -54,6 +54,24 @@ impl std::str::FromStr for XdpMode {
     }
 }
 
+/// An attachment's bpf_link as the kernel reports it ([`Attachment::status`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkStatus {
+    /// The link's id (`bpftool link show`).
+    pub link_id: u32,
+    /// The program it runs.
+    pub prog_id: u32,
+    /// The interface it is attached to; 0 once detached.
+    pub ifindex: u32,
+}
+
+impl LinkStatus {
+    /// Still attached to `ifindex`, running program `prog_id`.
+    pub fn is_attached(&self, ifindex: u32, prog_id: u32) -> bool {
+        self.ifindex == ifindex && self.prog_id == prog_id
+    }
+}
+
 /// The classifier attached to one interface. Dropping it detaches.
 #[derive(Debug)]
 pub struct Attachment {
@@ -81,6 +99,13 @@ impl Attachment {
 
     /// The bpf_link's kernel id (`bpftool link show`).
     pub fn link_id(&self) -> Option<u32> {
+        self.status().ok().map(|s| s.link_id)
+    }
+
+    /// What the kernel says about the link now (`BPF_OBJ_GET_INFO_BY_FD`,
+    /// which needs no capability). A link detached from under us
+    /// (`bpftool link detach`, or its interface deleted) reports ifindex 0.
+    pub fn status(&self) -> io::Result<LinkStatus> {
         let mut info = libbpf_sys::bpf_link_info::default();
         let mut len = std::mem::size_of_val(&info) as u32;
         // SAFETY: `info` is a writable bpf_link_info of `len` bytes and the
@@ -88,7 +113,17 @@ impl Attachment {
         let rc = unsafe {
             libbpf_sys::bpf_link_get_info_by_fd(self.link.as_raw_fd(), &mut info, &mut len)
         };
-        (rc == 0).then_some(info.id)
+        if rc < 0 {
+            return Err(io::Error::from_raw_os_error(-rc));
+        }
+        // SAFETY: the kernel filled the `xdp` member of the union: this fd
+        // is an XDP link (created by `link_create` with `BPF_XDP`).
+        let ifindex = unsafe { info.__bindgen_anon_1.xdp.ifindex };
+        Ok(LinkStatus {
+            link_id: info.id,
+            prog_id: info.prog_id,
+            ifindex,
+        })
     }
 
     /// Detaches now (same as dropping).

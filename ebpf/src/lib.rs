@@ -49,7 +49,7 @@ pub use abi::{
     META_F_INNER_TAG, META_F_TAGGED, META_F_VTEP_IPV6, META_F_VXLAN, VID_MAX, VNI_MAX,
     VXLAN_PORT_DEFAULT, XSK_SLOTS,
 };
-pub use attach::{ifindex_of, Attachment, XdpMode};
+pub use attach::{ifindex_of, Attachment, LinkStatus, XdpMode};
 pub use classifier::Classifier;
 pub use counters::{Counter, Counters};
 pub use error::{Error, Result};

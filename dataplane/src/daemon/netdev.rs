@@ -1,4 +1,4 @@
-//! An interface's Ethernet address and MTU, read with `ioctl`s on a socket
+//! An interface's Ethernet address, MTU and flags, read with `ioctl`s on a socket
 //! of the calling thread's network namespace (so it works on a thread that
 //! entered a namespace with `setns`, where `/sys/class/net` would still show
 //! the mount namespace's view).
@@ -56,7 +56,7 @@ fn ioctl(name: &str, op: &'static str, request: libc::Ioctl) -> Result<libc::ifr
     // SAFETY: `fd` is a fresh descriptor that nothing else owns.
     let sock = unsafe { OwnedFd::from_raw_fd(fd) };
     // SAFETY: `req` is a valid, NUL-terminated ifreq that the kernel reads
-    // and writes for SIOCGIFMTU / SIOCGIFHWADDR; it outlives the call.
+    // and writes for these SIOCGIF* requests; it outlives the call.
     let rc = unsafe { libc::ioctl(sock.as_raw_fd(), request, &mut req) };
     if rc < 0 {
         return Err(err(io::Error::last_os_error()));
@@ -70,6 +70,14 @@ pub fn mtu(name: &str) -> Result<u32, NetdevError> {
     // SAFETY: SIOCGIFMTU fills the `ifru_mtu` member of the union.
     let mtu = unsafe { req.ifr_ifru.ifru_mtu };
     Ok(mtu.max(0) as u32)
+}
+
+/// The interface's flags (`IFF_UP`, `IFF_RUNNING`, …).
+pub fn flags(name: &str) -> Result<i32, NetdevError> {
+    let req = ioctl(name, "SIOCGIFFLAGS", libc::SIOCGIFFLAGS)?;
+    // SAFETY: SIOCGIFFLAGS fills the `ifru_flags` member of the union.
+    let flags = unsafe { req.ifr_ifru.ifru_flags };
+    Ok(i32::from(flags) & 0xffff)
 }
 
 /// The interface's Ethernet address.

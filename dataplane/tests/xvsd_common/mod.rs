@@ -108,6 +108,30 @@ pub fn xvsctl_bin() -> PathBuf {
     built
 }
 
+/// Spawns xvsd in `ns` on `config` and `socket` with `extra` flags, its
+/// output into `log`.
+fn spawn_xvsd(
+    ns: &Netns,
+    config: &Path,
+    socket: &Path,
+    log: std::fs::File,
+    extra: &[&str],
+) -> Child {
+    Command::new("ip")
+        .args(["netns", "exec", ns.name()])
+        .arg(xvsd_bin())
+        .arg("--config")
+        .arg(config)
+        .arg("--socket")
+        .arg(socket)
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log fd"))
+        .stderr(log)
+        .spawn()
+        .expect("spawn xvsd")
+}
+
 /// A running xvsd inside a namespace. Dropping it stops it (SIGTERM, then
 /// SIGKILL after 5 s) and removes its files; [`Xvsd::stop`] does the same
 /// and reports how it went.
@@ -128,39 +152,69 @@ impl Xvsd {
         std::fs::write(&cfg, config).expect("write config");
         let socket = dir.join("xvsd.sock");
         let log = std::fs::File::create(dir.join("xvsd.log")).expect("log file");
-        let child = Command::new("ip")
-            .args(["netns", "exec", ns.name()])
-            .arg(xvsd_bin())
-            .arg("--config")
-            .arg(&cfg)
-            .arg("--socket")
-            .arg(&socket)
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log fd"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn xvsd");
+        let child = spawn_xvsd(ns, &cfg, &socket, log, extra);
         let mut d = Xvsd {
             child: Some(child),
             dir,
             socket,
         };
+        d.wait_ready();
+        d
+    }
+
+    /// Waits (at most 15 s) until the control socket answers.
+    fn wait_ready(&mut self) {
         let end = Instant::now() + Duration::from_secs(15);
         loop {
-            if d.socket.exists() && Client::connect(&d.socket).is_ok() {
-                return d;
+            if self.socket.exists() && Client::connect(&self.socket).is_ok() {
+                return;
             }
-            if let Some(Ok(Some(st))) = d.child.as_mut().map(Child::try_wait) {
-                panic!("xvsd exited ({st}) before serving:\n{}", d.log());
+            if let Some(Ok(Some(st))) = self.child.as_mut().map(Child::try_wait) {
+                panic!("xvsd exited ({st}) before serving:\n{}", self.log());
             }
             assert!(
                 Instant::now() < end,
                 "xvsd did not open its socket in 15 s:\n{}",
-                d.log()
+                self.log()
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// SIGKILL: no clean-up of any kind. Waits (at most 5 s) for the exit.
+    pub fn kill9(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("xvsd running");
+        child.kill().expect("SIGKILL xvsd");
+        let end = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Ok(Some(st)) = child.try_wait() {
+                return st;
+            }
+            assert!(Instant::now() < end, "xvsd survived SIGKILL for 5 s");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Starts xvsd again (after [`Xvsd::kill9`]) in `ns` with the same
+    /// config file and socket path (the old socket file may still be
+    /// there) and `extra` flags, logging to the same log; returns when the
+    /// socket answers, with the instant the process was spawned.
+    pub fn restart(&mut self, ns: &Netns, extra: &[&str]) -> Instant {
+        assert!(self.child.is_none(), "xvsd is still running");
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.join("xvsd.log"))
+            .expect("log file");
+        let t0 = Instant::now();
+        self.child = Some(spawn_xvsd(
+            ns,
+            &self.dir.join("xvsd.toml"),
+            &self.socket,
+            log,
+            extra,
+        ));
+        self.wait_ready();
+        t0
     }
 
     /// Everything xvsd logged so far.
@@ -202,27 +256,6 @@ impl Xvsd {
             .args(args)
             .output()
             .expect("spawn xvsctl")
-    }
-
-    /// xvsd's process id (`ip netns exec` execs it: the child's pid).
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("xvsd running").id()
-    }
-
-    /// True while the process has not exited (it is not reaped here).
-    pub fn alive(&mut self) -> bool {
-        matches!(self.child.as_mut().map(Child::try_wait), Some(Ok(None)))
-    }
-
-    /// xvsd's resident set size in KiB (`VmRSS` of /proc/PID/status).
-    pub fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
-            .expect("read /proc/PID/status");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or_else(|| panic!("no VmRSS in:\n{status}"))
     }
 
     /// SIGTERM, then waits (at most 10 s) for the exit status.

@@ -80,6 +80,9 @@ impl Control {
                     "index": p.id.0,
                     "ifindex": info.ifindex,
                     "xdp_mode": info.xdp_mode,
+                    "state": info.health.state().as_str(),
+                    "xdp_link": info.health.xdp_link(),
+                    "xdp_reattached": info.health.xdp_reattached(),
                     "af_xdp": self.bound,
                 })
             })

@@ -10,7 +10,9 @@
 mod cli;
 mod control;
 mod nexthop;
+mod privs;
 mod setup;
+mod watch;
 mod worker;
 
 use std::collections::BTreeMap;
@@ -102,6 +104,8 @@ fn run(args: &Args) -> Result<()> {
     let queues = args.queues as usize;
 
     let running = setup::start(args, &model)?;
+    // Before any thread exists: threads inherit the reduced sets.
+    privs::drop_to_kept().context("dropping capabilities")?;
     let origin = Instant::now();
 
     // The FDB: an owner thread, one replica per worker.
@@ -139,7 +143,7 @@ fn run(args: &Args) -> Result<()> {
     let mut handles = Vec::with_capacity(queues);
     let setup::Running {
         classifier,
-        attachments,
+        watched,
         ios,
         ports,
         uplink,
@@ -157,6 +161,7 @@ fn run(args: &Args) -> Result<()> {
         handles.push(worker::spawn(w, io, core, origin, stop.clone(), report)?);
     }
 
+    let watchdog = watch::spawn(classifier.clone(), watched.clone(), stop.clone())?;
     let hops: nexthop::HopTable = Arc::new(Mutex::new(BTreeMap::new()));
     let nexthop_thread = nexthop::spawn(
         model.clone(),
@@ -225,7 +230,8 @@ fn run(args: &Args) -> Result<()> {
         }
     }
     let _ = nexthop_thread.join();
-    drop(attachments);
+    let _ = watchdog.join();
+    watched.clear();
     drop(metrics);
     drop(server);
     tracing::info!("xvsd stopped");

@@ -8,9 +8,10 @@ use xvs_control::config::Role;
 use xvs_dataplane::daemon::{netdev, Model};
 use xvs_dataplane::types::MacAddr;
 use xvs_dataplane::xsk::{BoundMode, XskIo};
-use xvs_ebpf::{Attachment, Classifier, PortRole};
+use xvs_ebpf::{Classifier, PortRole};
 
 use crate::cli::Args;
+use crate::watch::{PortHealth, Watched, Watchlist};
 
 /// The uplink as the encapsulation and next-hop code need it.
 #[derive(Debug, Clone, Copy)]
@@ -32,14 +33,17 @@ pub struct PortInfo {
     pub ifindex: u32,
     /// The XDP mode the classifier runs in on it.
     pub xdp_mode: String,
+    /// Up/down/gone, as the watchdog (`watch`) last saw it.
+    pub health: Arc<PortHealth>,
 }
 
 /// Everything start-up built; dropping it detaches and closes everything.
 pub struct Running {
     /// The loaded classifier (maps, counters).
     pub classifier: Arc<Classifier>,
-    /// The attachments, one per port (detached on drop).
-    pub attachments: Vec<Attachment>,
+    /// The attachments, one per port, under the watchdog's eye
+    /// (detached when removed from it or on drop).
+    pub watched: Watchlist,
     /// One I/O (UMEM + sockets on every port) per queue.
     pub ios: Vec<XskIo>,
     /// Per port, by index.
@@ -85,6 +89,7 @@ pub fn start(args: &Args, model: &Model) -> Result<Running> {
         ports.push(PortInfo {
             ifindex,
             xdp_mode: String::new(),
+            health: Arc::default(),
         });
     }
     for b in model.bridge_domains() {
@@ -128,21 +133,21 @@ pub fn start(args: &Args, model: &Model) -> Result<Running> {
         None => "none",
     };
 
-    let mut attachments = Vec::with_capacity(model.ports().len());
+    let watched = Watchlist::default();
     for (p, info) in model.ports().iter().zip(&mut ports) {
         let at = cls
             .attach(&p.name, args.xdp_mode())
             .with_context(|| format!("port {:?}: attaching XDP", p.name))?;
         info.xdp_mode = at.mode().to_string();
         tracing::info!(port = %p.name, ifindex = info.ifindex, mode = %info.xdp_mode, "XDP attached");
-        attachments.push(at);
+        watched.add(Watched::new(&p.name, at, info.health.clone()));
     }
     if model.ports().is_empty() {
         bail!("the configuration has no ports");
     }
     Ok(Running {
         classifier: Arc::new(cls),
-        attachments,
+        watched,
         ios,
         ports,
         uplink,

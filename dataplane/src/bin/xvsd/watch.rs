@@ -1,0 +1,278 @@
+//! The port watchdog: one thread that looks at every port every
+//! [`PERIOD`] and repairs what can be repaired without a restart.
+//!
+//! Per port it checks, with calls that need no capability and cost a few
+//! microseconds:
+//! * that the interface still exists (`if_indextoname` on its ifindex).
+//!   A deleted interface is logged once and shown as `gone` by
+//!   `xvsctl show`; the kernel has already unbound its AF_XDP sockets and
+//!   detached the program, the other ports keep forwarding. xvsd does not
+//!   re-open a port whose interface was deleted (a new interface with the
+//!   same name is a new device): `xvsctl port del` + `port add`, or a
+//!   restart, takes it back;
+//! * its administrative and carrier state (`SIOCGIFFLAGS`): `up` or `down`,
+//!   transitions logged. Nothing needs re-doing after down/up: the
+//!   bpf_link and the AF_XDP sockets survive it;
+//! * that its bpf_link is still attached and runs our program
+//!   ([`Attachment::status`]). Someone with `CAP_SYS_ADMIN` can detach it
+//!   (`bpftool link detach id N`); netlink cannot (`ip link set dev X xdp
+//!   off` is refused while a link holds the hook). A detached link is
+//!   logged and replaced by a new attachment in the same mode (this needs
+//!   no capability: xvsd holds the program's fd; `privs`), retried every
+//!   period while it fails (for instance while another program holds the
+//!   hook).
+//!
+//! Ports enter and leave the [`Watchlist`] with their attachment: start-up
+//! adds every configured port; live `port add`/`port del` add and remove
+//! theirs (removing drops the attachment, which detaches).
+
+use std::ffi::CStr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::Context;
+use xvs_dataplane::daemon::netdev;
+use xvs_ebpf::{Attachment, Classifier, XdpMode};
+
+/// How often every port is checked.
+pub const PERIOD: Duration = Duration::from_millis(250);
+
+/// A port's state as the watchdog last saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkState {
+    /// Not checked yet.
+    Unknown = 0,
+    /// Administratively up with carrier.
+    Up = 1,
+    /// Administratively down or without carrier.
+    Down = 2,
+    /// The interface was deleted.
+    Gone = 3,
+}
+
+impl LinkState {
+    /// The word `xvsctl show` prints.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkState::Unknown => "unknown",
+            LinkState::Up => "up",
+            LinkState::Down => "down",
+            LinkState::Gone => "gone",
+        }
+    }
+
+    fn from_u8(v: u8) -> LinkState {
+        match v {
+            1 => LinkState::Up,
+            2 => LinkState::Down,
+            3 => LinkState::Gone,
+            _ => LinkState::Unknown,
+        }
+    }
+}
+
+/// A port's health, shared between the watchdog (writer) and the control
+/// socket (reader).
+#[derive(Debug, Default)]
+pub struct PortHealth {
+    state: AtomicU8,
+    xdp_link: AtomicU32,
+    xdp_reattached: AtomicU64,
+}
+
+impl PortHealth {
+    /// The state last seen.
+    pub fn state(&self) -> LinkState {
+        LinkState::from_u8(self.state.load(Ordering::Relaxed))
+    }
+
+    /// The id of the bpf_link holding the classifier on it now
+    /// (`bpftool link show id N`); 0 while there is none.
+    pub fn xdp_link(&self) -> u32 {
+        self.xdp_link.load(Ordering::Relaxed)
+    }
+
+    /// How often it was attached again.
+    pub fn xdp_reattached(&self) -> u64 {
+        self.xdp_reattached.load(Ordering::Relaxed)
+    }
+
+    fn set(&self, s: LinkState) -> LinkState {
+        LinkState::from_u8(self.state.swap(s as u8, Ordering::Relaxed))
+    }
+}
+
+/// One watched port.
+#[derive(Debug)]
+pub struct Watched {
+    /// Interface name (as configured).
+    pub name: String,
+    /// Its ifindex when it was set up.
+    pub ifindex: u32,
+    /// The classifier's attachment; `None` once the interface is gone or
+    /// while a re-attach keeps failing.
+    pub attachment: Option<Attachment>,
+    /// The XDP mode it runs in (kept for re-attaching).
+    pub mode: XdpMode,
+    /// What the watchdog found.
+    pub health: Arc<PortHealth>,
+    /// Re-attach is failing (logged once per episode).
+    failing: bool,
+}
+
+impl Watched {
+    /// A port attached with `attachment`, reporting into `health`.
+    pub fn new(name: &str, attachment: Attachment, health: Arc<PortHealth>) -> Watched {
+        let link = attachment.link_id().unwrap_or(0);
+        health.xdp_link.store(link, Ordering::Relaxed);
+        Watched {
+            name: name.to_owned(),
+            ifindex: attachment.ifindex(),
+            mode: attachment.mode(),
+            attachment: Some(attachment),
+            health,
+            failing: false,
+        }
+    }
+}
+
+/// The ports the watchdog looks after. Cloning shares the list.
+#[derive(Debug, Clone, Default)]
+pub struct Watchlist(Arc<Mutex<Vec<Watched>>>);
+
+impl Watchlist {
+    fn lock(&self) -> MutexGuard<'_, Vec<Watched>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts watching a port.
+    pub fn add(&self, w: Watched) {
+        self.lock().push(w);
+    }
+
+    /// Stops watching the port named `name` and returns it (dropping it
+    /// detaches its program).
+    #[allow(dead_code)] // for live `port del`
+    pub fn remove(&self, name: &str) -> Option<Watched> {
+        let mut l = self.lock();
+        let i = l.iter().position(|w| w.name == name)?;
+        Some(l.remove(i))
+    }
+
+    /// Stops watching every port; their programs detach.
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+}
+
+/// The name of interface `ifindex` now, or `None` if there is none.
+fn name_of(ifindex: u32) -> Option<String> {
+    let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: `buf` is IF_NAMESIZE bytes, as if_indextoname requires.
+    let p = unsafe { libc::if_indextoname(ifindex, buf.as_mut_ptr()) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: on success the kernel wrote a NUL-terminated name into `buf`.
+    let name = unsafe { CStr::from_ptr(buf.as_ptr()) };
+    Some(name.to_string_lossy().into_owned())
+}
+
+/// Checks one port; repairs its attachment if needed.
+fn check(cls: &Classifier, w: &mut Watched) {
+    if w.health.state() == LinkState::Gone {
+        return;
+    }
+    let Some(now_name) = name_of(w.ifindex) else {
+        w.health.set(LinkState::Gone);
+        w.health.xdp_link.store(0, Ordering::Relaxed);
+        w.attachment = None;
+        tracing::error!(
+            port = %w.name,
+            ifindex = w.ifindex,
+            "interface deleted while in use: the port is gone (its traffic is lost, the other \
+             ports keep forwarding); `xvsctl port del` it, or re-create the interface and \
+             `port add` it again"
+        );
+        return;
+    };
+    let state = match netdev::flags(&now_name) {
+        Ok(f) if f & libc::IFF_UP != 0 && f & libc::IFF_RUNNING != 0 => LinkState::Up,
+        Ok(_) => LinkState::Down,
+        // Deleted between the two calls: the next check says so.
+        Err(_) => return,
+    };
+    let was = w.health.set(state);
+    match (was, state) {
+        (LinkState::Up, LinkState::Down) => {
+            tracing::warn!(port = %w.name, "interface down (no traffic until it is up again)")
+        }
+        (LinkState::Down, LinkState::Up) => {
+            tracing::info!(port = %w.name, "interface up again, forwarding resumes")
+        }
+        _ => {}
+    }
+
+    let prog = cls.program_id();
+    let ok = match &w.attachment {
+        Some(a) => match a.status() {
+            Ok(s) => s.is_attached(w.ifindex, prog),
+            Err(e) => {
+                tracing::warn!(port = %w.name, error = %e, "cannot read the XDP link's state");
+                true
+            }
+        },
+        None => false,
+    };
+    if ok {
+        return;
+    }
+    if let Some(old) = w.attachment.take() {
+        tracing::warn!(
+            port = %w.name,
+            link = old.link_id(),
+            "XDP program detached from under xvsd (bpftool link detach?): re-attaching"
+        );
+        w.health.xdp_link.store(0, Ordering::Relaxed);
+        drop(old);
+    }
+    match cls.attach_ifindex(w.ifindex, w.mode) {
+        Ok(a) => {
+            w.health
+                .xdp_link
+                .store(a.link_id().unwrap_or(0), Ordering::Relaxed);
+            w.health.xdp_reattached.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(port = %w.name, link = a.link_id(), mode = %a.mode(), "XDP re-attached");
+            w.mode = a.mode();
+            w.attachment = Some(a);
+            w.failing = false;
+        }
+        Err(e) => {
+            if !w.failing {
+                tracing::error!(port = %w.name, error = %e, "cannot re-attach XDP; retrying");
+                w.failing = true;
+            }
+        }
+    }
+}
+
+/// Starts the watchdog over `list`; it stops when `stop` is set.
+pub fn spawn(
+    cls: Arc<Classifier>,
+    list: Watchlist,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("xvs-watch".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                for w in list.lock().iter_mut() {
+                    check(&cls, w);
+                }
+                std::thread::sleep(PERIOD);
+            }
+        })
+        .context("spawning the port watchdog")
+}

@@ -1,0 +1,584 @@
+//! xvsd under faults, as a process in throw-away namespaces: killed with
+//! SIGKILL and restarted, its interfaces taken down and up or deleted
+//! under it, its XDP program detached from under it. Each fault is checked
+//! against a paced stream of test frames between two ports: what must keep
+//! working loses nothing, what must come back comes back within a
+//! functional deadline.
+
+mod xvsd_common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use xvs_control::proto::{Reply, Request};
+use xvs_testkit::{enter, privileged, unique_name, Netns, RawSocket};
+use xvsd_common::{frame, is_test_frame, quiet_netns, seq_of, veth, Xvsd};
+
+const M1: [u8; 6] = [0x02, 0, 0, 0, 0x52, 1];
+const M2: [u8; 6] = [0x02, 0, 0, 0, 0x52, 2];
+/// Gap between two frames of a stream.
+const GAP: Duration = Duration::from_millis(5);
+
+/// Access ports `ports` in one bridge domain, untagged.
+fn config<S: AsRef<str>>(ports: &[S]) -> String {
+    let mut s = String::new();
+    for p in ports {
+        let p = p.as_ref();
+        s += &format!("[[port]]\nname = \"{p}\"\nrole = \"access\"\n\n");
+    }
+    let attach: Vec<String> = ports
+        .iter()
+        .map(|p| format!("{{ port = \"{}\" }}", p.as_ref()))
+        .collect();
+    s += &format!(
+        "[[bridge_domain]]\nname = \"blue\"\nattach = [{}]\n",
+        attach.join(", ")
+    );
+    s
+}
+
+/// A quiet namespace with `n` veth pairs: xvsd's ends `p*`, the hosts'
+/// ends `h*`, as `[(p, h); n]`.
+fn pairs(prefix: &str, n: usize) -> (Netns, Vec<(String, String)>) {
+    let ns = quiet_netns(prefix);
+    let v: Vec<(String, String)> = (0..n)
+        .map(|_| (unique_name("p"), unique_name("h")))
+        .collect();
+    for (p, h) in &v {
+        veth(&ns, p, h, 1);
+    }
+    (ns, v)
+}
+
+/// A paced stream of test frames from host end `from` (source M1) to host
+/// end `to` (destination M2: never learned, so flooded to every other
+/// port of the BD): one frame every [`GAP`], at most `max`.
+struct Stream {
+    stop_tx: Arc<AtomicBool>,
+    stop_rx: Arc<AtomicBool>,
+    sender: JoinHandle<u32>,
+    receiver: JoinHandle<()>,
+    /// Sequence numbers received, with when.
+    got: Arc<Mutex<Vec<(u32, Instant)>>>,
+}
+
+impl Stream {
+    fn start(ns: &Netns, from: &str, to: &str, max: u32) -> Stream {
+        let path = format!("/run/netns/{}", ns.name());
+        let stop_tx = Arc::new(AtomicBool::new(false));
+        let stop_rx = Arc::new(AtomicBool::new(false));
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        // Bounds the receiver even if the test never stops it.
+        let deadline = Instant::now() + GAP * max + Duration::from_secs(30);
+        let receiver = {
+            let (path, to, stop, got) = (path.clone(), to.to_owned(), stop_rx.clone(), got.clone());
+            std::thread::spawn(move || {
+                enter(&path);
+                let sock = RawSocket::open(&to);
+                let _ = ready_tx.send(());
+                let mut buf = vec![0u8; 2048];
+                while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                    if let Some(f) = sock.recv_one(&mut buf) {
+                        if is_test_frame(&f.bytes) && f.bytes[6..12] == M1 {
+                            let at = Instant::now();
+                            got.lock().unwrap().push((seq_of(&f.bytes), at));
+                        }
+                    }
+                }
+            })
+        };
+        ready_rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("receiver ready");
+        let sender = {
+            let (from, stop) = (from.to_owned(), stop_tx.clone());
+            std::thread::spawn(move || {
+                enter(&path);
+                let sock = RawSocket::open_send_only(&from);
+                let mut sent = 0;
+                while sent < max && !stop.load(Ordering::Relaxed) {
+                    // A frame the kernel refuses (device queue full) is
+                    // simply not part of the stream: count only sent ones.
+                    if sock.try_send(&frame(M2, M1, sent, 64)).is_ok() {
+                        sent += 1;
+                    }
+                    std::thread::sleep(GAP);
+                }
+                sent
+            })
+        };
+        Stream {
+            stop_tx,
+            stop_rx,
+            sender,
+            receiver,
+            got,
+        }
+    }
+
+    /// Received so far.
+    fn received(&self) -> Vec<(u32, Instant)> {
+        self.got.lock().unwrap().clone()
+    }
+
+    /// Waits (at most `wait`) until a frame sent from now on arrives;
+    /// returns when it did.
+    fn wait_fresh(&self, wait: Duration) -> Option<Instant> {
+        let from = Instant::now();
+        let end = from + wait;
+        while Instant::now() < end {
+            if let Some(at) = self
+                .received()
+                .iter()
+                .map(|&(_, at)| at)
+                .find(|&at| at > from + GAP)
+            {
+                return Some(at);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        None
+    }
+
+    /// Stops sending, lets the last frames arrive, and returns how many
+    /// were sent and the sequence numbers received (sorted, deduplicated).
+    fn finish(self) -> (u32, Vec<u32>) {
+        self.stop_tx.store(true, Ordering::Relaxed);
+        let sent = self.sender.join().expect("sender");
+        std::thread::sleep(Duration::from_millis(500));
+        self.stop_rx.store(true, Ordering::Relaxed);
+        self.receiver.join().expect("receiver");
+        let mut seqs: Vec<u32> = self.got.lock().unwrap().iter().map(|&(s, _)| s).collect();
+        seqs.sort_unstable();
+        seqs.dedup();
+        (sent, seqs)
+    }
+}
+
+/// `xvsctl show --json`'s port named `name`.
+fn show_port(d: &Xvsd, name: &str) -> Value {
+    let Ok(Reply::Show(v)) = d.call(&Request::Show {}) else {
+        panic!("show failed:\n{}", d.log());
+    };
+    v["ports"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == name).cloned())
+        .unwrap_or_else(|| panic!("no port {name} in {v}"))
+}
+
+/// Waits (at most `wait`) until `show` says port `name` is in `state`.
+fn wait_state(d: &Xvsd, name: &str, state: &str, wait: Duration) {
+    let end = Instant::now() + wait;
+    loop {
+        let p = show_port(d, name);
+        if p["state"] == state {
+            return;
+        }
+        assert!(
+            Instant::now() < end,
+            "port {name} not {state} after {wait:?}: {p}\n{}",
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// True if `ip -d link show dev IFACE` reports an XDP program.
+fn has_xdp(ns: &Netns, iface: &str) -> bool {
+    let out = ns.ip(&["-d", "link", "show", "dev", iface]);
+    String::from_utf8_lossy(&out.stdout).contains("prog/xdp")
+}
+
+#[test]
+fn kill_9_leaves_no_program_and_a_restart_forwards_within_2_s() {
+    if !privileged("kill_9_leaves_no_program_and_a_restart_forwards_within_2_s") {
+        return;
+    }
+    let (ns, v) = pairs("xf", 2);
+    let (p1, h1, p2, h2) = (&v[0].0, &v[0].1, &v[1].0, &v[1].1);
+    let mut d = Xvsd::start(&ns, &config(&[p1, p2]), &["--xdp-mode", "native"]);
+    assert!(has_xdp(&ns, p1) && has_xdp(&ns, p2), "{}", d.log());
+
+    let s = Stream::start(&ns, h1, h2, 4000);
+    assert!(
+        s.wait_fresh(Duration::from_secs(5)).is_some(),
+        "no forwarding before the kill:\n{}",
+        d.log()
+    );
+
+    let st = d.kill9();
+    assert!(!st.success(), "{st}");
+    // The bpf_links died with the process: nothing stays attached.
+    let end = Instant::now() + Duration::from_secs(2);
+    while (has_xdp(&ns, p1) || has_xdp(&ns, p2)) && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !has_xdp(&ns, p1) && !has_xdp(&ns, p2),
+        "an XDP program outlived xvsd's SIGKILL"
+    );
+    // No frame gets through a dead switch.
+    std::thread::sleep(Duration::from_millis(200));
+    let quiet_from = Instant::now();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        s.received().iter().all(|&(_, at)| at < quiet_from),
+        "frames forwarded with xvsd dead"
+    );
+    assert!(
+        d.socket.exists(),
+        "the stale control socket is part of the test"
+    );
+
+    // Same config, same socket path (stale file replaced).
+    let t0 = d.restart(&ns, &["--xdp-mode", "native"]);
+    let end = t0 + Duration::from_secs(10);
+    let first = loop {
+        if let Some(at) = s.received().iter().map(|&(_, at)| at).find(|&at| at > t0) {
+            break at;
+        }
+        assert!(
+            Instant::now() < end,
+            "no forwarding 10 s after the restart:\n{}",
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let took = first - t0;
+    eprintln!("restarted xvsd forwarded {took:?} after being spawned");
+    assert!(
+        took < Duration::from_secs(2),
+        "functional deadline: a restarted xvsd must forward within 2 s of being spawned; \
+         the first frame came after {took:?}\n{}",
+        d.log()
+    );
+    let (sent, got) = s.finish();
+    assert!(sent > 0 && !got.is_empty());
+    assert!(d.stop().success());
+}
+
+#[test]
+fn access_ports_down_and_up_resume_forwarding_without_a_restart() {
+    if !privileged("access_ports_down_and_up_resume_forwarding_without_a_restart") {
+        return;
+    }
+    let (ns, v) = pairs("xd", 2);
+    let (p1, h1, p2, h2) = (&v[0].0, &v[0].1, &v[1].0, &v[1].1);
+    let d = Xvsd::start(&ns, &config(&[p1, p2]), &["--xdp-mode", "native"]);
+    let pid_before = show_pid(&d);
+    wait_state(&d, p1, "up", Duration::from_secs(2));
+
+    let s = Stream::start(&ns, h1, h2, 6000);
+    assert!(
+        s.wait_fresh(Duration::from_secs(5)).is_some(),
+        "no forwarding at first:\n{}",
+        d.log()
+    );
+    // The ingress port, then the egress port.
+    for port in [p1, p2] {
+        ns.ip(&["link", "set", "dev", port, "down"]);
+        wait_state(&d, port, "down", Duration::from_secs(2));
+        std::thread::sleep(Duration::from_millis(300));
+        ns.ip(&["link", "set", "dev", port, "up"]);
+        wait_state(&d, port, "up", Duration::from_secs(5));
+        assert!(
+            s.wait_fresh(Duration::from_secs(5)).is_some(),
+            "forwarding did not resume after {port} went down and up:\n{}",
+            d.log()
+        );
+        assert!(has_xdp(&ns, port), "XDP gone from {port} after down/up");
+    }
+    // And nothing is lost any more once both are up.
+    let (sent, got) = s.finish();
+    let resumed_at = got.len().saturating_sub(100);
+    let tail = &got[resumed_at..];
+    let want: Vec<u32> = (tail[0]..sent).collect();
+    assert_eq!(tail, &want[..], "frames lost after the ports came back");
+    assert_eq!(show_pid(&d), pid_before, "xvsd restarted");
+    assert!(d.log().contains("interface down"), "{}", d.log());
+    assert!(d.stop().success());
+}
+
+fn show_pid(d: &Xvsd) -> u64 {
+    let Ok(Reply::Show(v)) = d.call(&Request::Show {}) else {
+        panic!("show failed");
+    };
+    v["daemon"]["pid"].as_u64().expect("pid")
+}
+
+#[test]
+fn deleted_access_port_is_reported_and_the_others_lose_nothing() {
+    if !privileged("deleted_access_port_is_reported_and_the_others_lose_nothing") {
+        return;
+    }
+    let (ns, v) = pairs("xl", 3);
+    let (p1, h1, p2, h2, p3) = (&v[0].0, &v[0].1, &v[1].0, &v[1].1, &v[2].0);
+    let d = Xvsd::start(&ns, &config(&[p1, p2, p3]), &["--xdp-mode", "native"]);
+    wait_state(&d, p3, "up", Duration::from_secs(2));
+
+    // Flooded (M2 is never learned): every frame is copied to p3 as well,
+    // before and after it disappears.
+    let s = Stream::start(&ns, h1, h2, 1000);
+    assert!(
+        s.wait_fresh(Duration::from_secs(5)).is_some(),
+        "{}",
+        d.log()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    ns.ip(&["link", "del", "dev", p3]);
+    wait_state(&d, p3, "gone", Duration::from_secs(2));
+    assert!(
+        d.log().contains("interface deleted while in use"),
+        "{}",
+        d.log()
+    );
+    let out = d.xvsctl(&["show"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("gone"),
+        "xvsctl show does not mark {p3} gone:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // Responsive, not spinning: stats answer promptly throughout.
+    let cpu0 = cpu_ticks(show_pid(&d));
+    let t = Instant::now();
+    for _ in 0..10 {
+        assert!(!d.stats().is_empty());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let busy = cpu_ticks(show_pid(&d)) - cpu0;
+    let wall = t.elapsed().as_secs_f64() * 100.0; // in clock ticks (USER_HZ 100)
+    assert!(
+        (busy as f64) < wall * 0.5,
+        "xvsd used {busy} ticks of CPU in {wall:.0}: spinning on the deleted port?"
+    );
+
+    let (sent, got) = s.finish();
+    let want: Vec<u32> = (0..sent).collect();
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "frames lost between the two remaining ports (sent {sent})"
+    );
+    assert_eq!(got, want);
+    assert!(d.stop().success());
+}
+
+/// utime + stime of process `pid`, in clock ticks.
+fn cpu_ticks(pid: u64) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    // Fields after the parenthesised command name; utime and stime are
+    // fields 14 and 15 (1-based), i.e. 12 and 13 after ") ".
+    let rest = &s[s.rfind(')').expect("comm") + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn xdp_detached_from_under_xvsd_is_reattached() {
+    if !privileged("xdp_detached_from_under_xvsd_is_reattached") {
+        return;
+    }
+    let (ns, v) = pairs("xx", 2);
+    let (p1, h1, p2, h2) = (&v[0].0, &v[0].1, &v[1].0, &v[1].1);
+    let d = Xvsd::start(&ns, &config(&[p1, p2]), &["--xdp-mode", "native"]);
+    let s = Stream::start(&ns, h1, h2, 6000);
+    assert!(
+        s.wait_fresh(Duration::from_secs(5)).is_some(),
+        "{}",
+        d.log()
+    );
+
+    // Netlink cannot take the program away: the bpf_link holds the hook.
+    for what in ["xdp", "xdpdrv", "xdpgeneric"] {
+        let out = ns.exec_status("ip", &["link", "set", "dev", p1, what, "off"]);
+        assert!(
+            has_xdp(&ns, p1),
+            "`ip link set {what} off` removed the program"
+        );
+        let _ = out;
+    }
+    assert!(
+        s.wait_fresh(Duration::from_secs(2)).is_some(),
+        "forwarding stopped after `ip link set xdp off`:\n{}",
+        d.log()
+    );
+
+    // bpftool can: detach the link from under xvsd.
+    let before = show_port(&d, p1);
+    let link = before["xdp_link"].as_u64().expect("xdp_link");
+    assert!(link > 0, "{before}");
+    ns.exec("bpftool", &["link", "detach", "id", &link.to_string()]);
+    let detached_at = Instant::now();
+    let end = detached_at + Duration::from_secs(2);
+    let after = loop {
+        let p = show_port(&d, p1);
+        if p["xdp_reattached"] == 1 && p["xdp_link"].as_u64().unwrap_or(0) != 0 {
+            break p;
+        }
+        assert!(
+            Instant::now() < end,
+            "XDP not re-attached 2 s after `bpftool link detach`: {p}\n{}",
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_ne!(after["xdp_link"], before["xdp_link"], "{after}");
+    assert!(has_xdp(&ns, p1));
+    let log = d.log();
+    assert!(
+        log.contains("XDP program detached from under xvsd"),
+        "{log}"
+    );
+    assert!(log.contains("XDP re-attached"), "{log}");
+    assert!(
+        s.wait_fresh(Duration::from_secs(2)).is_some(),
+        "forwarding did not resume after the re-attach:\n{}",
+        d.log()
+    );
+    let (sent, got) = s.finish();
+    assert!(got.len() as u32 <= sent);
+    // The other port was never touched.
+    assert_eq!(show_port(&d, p2)["xdp_reattached"], 0);
+    assert!(d.stop().success());
+}
+
+fn ping_once(ns: &Netns, dst: &str) -> bool {
+    ns.exec_status("ping", &["-n", "-q", "-c", "1", "-W", "1", dst])
+        .status
+        .success()
+}
+
+/// Pings `dst` from `ns` once a second or so until one answers, for at
+/// most `wait`.
+fn ping_until(ns: &Netns, dst: &str, wait: Duration) -> bool {
+    let end = Instant::now() + wait;
+    while Instant::now() < end {
+        if ping_once(ns, dst) {
+            return true;
+        }
+    }
+    false
+}
+
+#[test]
+fn uplink_down_and_up_resumes_vxlan_forwarding_without_a_restart() {
+    if !privileged("uplink_down_and_up_resumes_vxlan_forwarding_without_a_restart") {
+        return;
+    }
+    // vm/eth0 10.9.0.1 ─ pa [xvsd] up 192.0.2.10 ─ peer/eth0 192.0.2.1
+    // with the peer's kernel VXLAN device vx (VNI 100) at 10.9.0.2.
+    let sw = quiet_netns("xus");
+    let peer = quiet_netns("xup");
+    let vm = quiet_netns("xuv");
+    let (up, pa) = (unique_name("u"), unique_name("a"));
+    sw.ip(&[
+        "link",
+        "add",
+        &up,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "eth0",
+        "netns",
+        peer.name(),
+    ]);
+    sw.ip(&["addr", "add", "192.0.2.10/24", "dev", &up]);
+    sw.ip(&["link", "set", &up, "mtu", "1600", "up"]);
+    peer.ip(&["addr", "add", "192.0.2.1/24", "dev", "eth0"]);
+    peer.ip(&["link", "set", "eth0", "mtu", "1600", "up"]);
+    peer.exec("ethtool", &["-K", "eth0", "tx", "off"]);
+    peer.ip(&[
+        "link",
+        "add",
+        "vx",
+        "type",
+        "vxlan",
+        "id",
+        "100",
+        "local",
+        "192.0.2.1",
+        "dstport",
+        "4789",
+        "learning",
+    ]);
+    peer.exec(
+        "bridge",
+        &[
+            "fdb",
+            "append",
+            "00:00:00:00:00:00",
+            "dev",
+            "vx",
+            "dst",
+            "192.0.2.10",
+        ],
+    );
+    peer.ip(&["addr", "add", "10.9.0.2/24", "dev", "vx"]);
+    peer.ip(&["link", "set", "vx", "up"]);
+    sw.ip(&[
+        "link",
+        "add",
+        &pa,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "eth0",
+        "netns",
+        vm.name(),
+    ]);
+    sw.ip(&["link", "set", &pa, "up"]);
+    vm.ip(&["addr", "add", "10.9.0.1/24", "dev", "eth0"]);
+    vm.ip(&["link", "set", "eth0", "up"]);
+    vm.exec("ethtool", &["-K", "eth0", "tx", "off"]);
+
+    let config = format!(
+        "[vtep]\nlocal_ips = [\"192.0.2.10\"]\n\n\
+         [[port]]\nname = \"{up}\"\nrole = \"uplink\"\n\n\
+         [[port]]\nname = \"{pa}\"\nrole = \"access\"\n\n\
+         [[bridge_domain]]\nname = \"vni100\"\nvni = 100\nflood = [\"192.0.2.1\"]\n\
+         attach = [{{ port = \"{pa}\" }}]\n"
+    );
+    let d = Xvsd::start(&sw, &config, &[]);
+    let pid = show_pid(&d);
+    assert!(
+        ping_until(&vm, "10.9.0.2", Duration::from_secs(15)),
+        "no ping through xvsd at first:\n{}",
+        d.log()
+    );
+
+    // Down and up: the kernel flushes the uplink's neighbours and its
+    // routes go and come back; xvsd must find the next hop again.
+    sw.ip(&["link", "set", "dev", &up, "down"]);
+    wait_state(&d, &up, "down", Duration::from_secs(2));
+    assert!(!ping_once(&vm, "10.9.0.2"), "reply through a downed uplink");
+    sw.ip(&["link", "set", "dev", &up, "up"]);
+    wait_state(&d, &up, "up", Duration::from_secs(5));
+    assert!(
+        ping_until(&vm, "10.9.0.2", Duration::from_secs(15)),
+        "no ping through xvsd after the uplink went down and up:\n{}",
+        d.log()
+    );
+    // The access port too, for the VXLAN path.
+    sw.ip(&["link", "set", "dev", &pa, "down"]);
+    wait_state(&d, &pa, "down", Duration::from_secs(2));
+    sw.ip(&["link", "set", "dev", &pa, "up"]);
+    assert!(
+        ping_until(&vm, "10.9.0.2", Duration::from_secs(15)),
+        "no ping through xvsd after the access port went down and up:\n{}",
+        d.log()
+    );
+    // Steady again: five in a row.
+    for i in 0..5 {
+        assert!(ping_once(&vm, "10.9.0.2"), "ping {i} lost after recovery");
+    }
+    assert_eq!(show_pid(&d), pid);
+    assert!(d.stop().success());
+}
