@@ -258,6 +258,27 @@ impl Xvsd {
             .expect("spawn xvsctl")
     }
 
+    /// xvsd's process id (`ip netns exec` execs it: the child's pid).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("xvsd running").id()
+    }
+
+    /// True while the process has not exited (it is not reaped here).
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.as_mut().map(Child::try_wait), Some(Ok(None)))
+    }
+
+    /// xvsd's resident set size in KiB (`VmRSS` of /proc/PID/status).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("read /proc/PID/status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no VmRSS in:\n{status}"))
+    }
+
     /// SIGTERM, then waits (at most 10 s) for the exit status.
     pub fn stop(mut self) -> ExitStatus {
         let st = self.terminate(Duration::from_secs(10));
