@@ -409,3 +409,55 @@ pub fn tagged(f: &[u8], vid: u16) -> Vec<u8> {
 pub fn recv_test(sock: &RawSocket, want: usize, wait: Duration) -> Vec<RawFrame> {
     sock.recv_matching(want, wait, is_test_frame)
 }
+
+/// A VM: moves a new veth's `eth0` end into `vm` with `mac` and `cidr`
+/// (checksum offload off, so frames leave complete), the other end `pa`
+/// stays in `sw` (an xvsd access port), both up.
+pub fn attach_vm(sw: &Netns, pa: &str, vm: &Netns, cidr: &str, mac: &str) {
+    sw.ip(&[
+        "link",
+        "add",
+        pa,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "eth0",
+        "netns",
+        vm.name(),
+    ]);
+    sw.ip(&["link", "set", pa, "up"]);
+    vm.ip(&["link", "set", "eth0", "address", mac, "up"]);
+    vm.ip(&["addr", "add", cidr, "dev", "eth0"]);
+    vm.exec("ethtool", &["-K", "eth0", "tx", "off"]);
+}
+
+/// A permanent neighbour entry in `vm` (no ARP while a test measures).
+pub fn static_neighbour(vm: &Netns, addr: &str, mac: &str) {
+    vm.ip(&[
+        "neigh",
+        "replace",
+        addr,
+        "lladdr",
+        mac,
+        "dev",
+        "eth0",
+        "nud",
+        "permanent",
+    ]);
+}
+
+/// `ping -c COUNT -i INTERVAL -W 2 DST` in `vm`; its standard output.
+pub fn ping(vm: &Netns, dst: &str, count: u32, interval: &str) -> String {
+    let c = count.to_string();
+    let out = vm.exec_status(
+        "ping",
+        &["-n", "-q", "-c", &c, "-i", interval, "-W", "2", dst],
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// True when `ping` output says every one of `count` echoes came back.
+pub fn ping_whole(out: &str, count: u32) -> bool {
+    out.contains(&format!("{count} packets transmitted, {count} received"))
+}
