@@ -3,9 +3,11 @@
 //!
 //! Each [`Counter`] `{scope, instance, name, value}` becomes one sample of
 //! the family `xvs_<scope>_<name>_total`, labelled `instance="…"` when the
-//! counter belongs to one port, worker or bridge domain. Families are
-//! emitted once each, with `# HELP` and `# TYPE … counter` lines, in a
-//! stable order, so a scrape diffs cleanly.
+//! counter belongs to one port, worker or bridge domain. The few values
+//! that go down as well as up ([`GAUGES`]: FDB sizes, free UMEM frames, a
+//! cap) are gauges instead, `xvs_<scope>_<name>` without `_total`. Families
+//! are emitted once each, with `# HELP` and `# TYPE` lines, in a stable
+//! order, so a scrape diffs cleanly.
 //!
 //! The endpoint answers `GET /metrics` (and `/`) and nothing else, one
 //! request per connection, with read/write timeouts so a stuck scraper
@@ -25,22 +27,38 @@ use crate::proto::Counter;
 /// Content type of the text exposition format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
+/// `(scope, name)` of the values that are gauges, not counters.
+pub const GAUGES: &[(&str, &str)] = &[
+    ("fdb", "entries"),
+    ("worker", "umem_frames_free"),
+    ("bd", "fdb_entries"),
+    ("bd", "fdb_learned"),
+    ("bd", "max_macs"),
+];
+
+/// True for a gauge ([`GAUGES`]).
+pub fn is_gauge(c: &Counter) -> bool {
+    GAUGES.iter().any(|&(s, n)| c.scope == s && c.name == n)
+}
+
 /// Renders counters in the Prometheus text format.
 pub fn render(counters: &[Counter]) -> String {
     let mut families: BTreeMap<String, Vec<&Counter>> = BTreeMap::new();
     for c in counters {
-        let family = format!("xvs_{}_{}_total", sanitize(&c.scope), sanitize(&c.name));
+        let suffix = if is_gauge(c) { "" } else { "_total" };
+        let family = format!("xvs_{}_{}{suffix}", sanitize(&c.scope), sanitize(&c.name));
         families.entry(family).or_default().push(c);
     }
     let mut out = String::new();
     for (family, samples) in families {
         let first = samples[0];
+        let kind = if is_gauge(first) { "gauge" } else { "counter" };
         let _ = writeln!(
             out,
-            "# HELP {family} xvs {} counter {}.",
+            "# HELP {family} xvs {} {kind} {}.",
             first.scope, first.name
         );
-        let _ = writeln!(out, "# TYPE {family} counter");
+        let _ = writeln!(out, "# TYPE {family} {kind}");
         for c in samples {
             if c.instance.is_empty() {
                 let _ = writeln!(out, "{family} {}", c.value);

@@ -122,3 +122,26 @@ fn one_family_header_per_metric_in_a_stable_order() {
     assert_eq!(render(&c), text);
     assert_eq!(parse_with_reference(&text).len(), 3);
 }
+
+#[test]
+fn sizes_are_gauges_and_parse_as_such() {
+    let text = render(&[
+        counter("bd", "blue", "fdb_entries", 12),
+        counter("bd", "blue", "fdb_learned", 10),
+        counter("bd", "blue", "max_macs", 100),
+        counter("fdb", "", "entries", 12),
+        counter("fdb", "", "learned", 40),
+        counter("worker", "0", "umem_frames_free", 4000),
+    ]);
+    let parsed = parse_with_reference(&text);
+    for want in [
+        "xvs_bd_fdb_entries\tgauge\txvs_bd_fdb_entries\t{\"instance\": \"blue\"}\t12.0",
+        "xvs_bd_fdb_learned\tgauge\txvs_bd_fdb_learned\t{\"instance\": \"blue\"}\t10.0",
+        "xvs_bd_max_macs\tgauge\txvs_bd_max_macs\t{\"instance\": \"blue\"}\t100.0",
+        "xvs_fdb_entries\tgauge\txvs_fdb_entries\t{}\t12.0",
+        "xvs_fdb_learned\tcounter\txvs_fdb_learned_total\t{}\t40.0",
+        "xvs_worker_umem_frames_free\tgauge\txvs_worker_umem_frames_free\t{\"instance\": \"0\"}\t4000.0",
+    ] {
+        assert!(parsed.iter().any(|l| l == want), "{want} not in {parsed:#?}\n{text}");
+    }
+}
