@@ -167,8 +167,9 @@ impl EncapTemplate {
     ///
     /// The outer headers are one fixed-size copy of the template, then
     /// stores of the patched fields at constant offsets (no bounds checks
-    /// per field, no read-back of what was just written).
-    #[inline]
+    /// per field, no read-back of what was just written). Inlined: the
+    /// result is then returned in registers, not through memory.
+    #[inline(always)]
     pub fn apply(
         &self,
         buf: &mut [u8],

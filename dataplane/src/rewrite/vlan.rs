@@ -3,7 +3,7 @@
 
 use super::{check_room, RewriteError};
 use crate::types::Vlan;
-use crate::wire::vlan::{Tag, TAG_LEN};
+use crate::wire::vlan::TAG_LEN;
 use crate::wire::EtherType;
 
 /// Offset of the EtherType in an Ethernet header (just after the MACs).
@@ -12,7 +12,11 @@ const MACS_LEN: usize = 12;
 /// Pushes an 802.1Q tag (priority 0) carrying `vlan` onto the frame at
 /// `buf[headroom .. headroom + len]`; returns the tagged frame's
 /// `(start, len)`, which is `(headroom - 4, len + 4)`.
-#[inline]
+///
+/// One fixed-size window of 16 bytes covers the new MACs, TPID and TCI: the
+/// MACs are read into registers, then written 4 bytes lower with the tag
+/// after them (the original EtherType, already in place, follows the tag).
+#[inline(always)]
 pub fn push_vlan(
     buf: &mut [u8],
     headroom: usize,
@@ -24,15 +28,16 @@ pub fn push_vlan(
         return Err(RewriteError::Runt(len));
     }
     let start = headroom - TAG_LEN;
-    buf.copy_within(headroom..headroom + MACS_LEN, start);
-    // The 0x8100 EtherType, then TCI + the original EtherType, which is
-    // already in place right after: write TPID and TCI only.
+    let w: &mut [u8; MACS_LEN + TAG_LEN] = (&mut buf[start..start + MACS_LEN + TAG_LEN])
+        .try_into()
+        .expect("a 16-byte window");
+    let mut macs = [0u8; MACS_LEN];
+    macs.copy_from_slice(&w[TAG_LEN..]);
+    w[..MACS_LEN].copy_from_slice(&macs);
     let tpid = u16::from(EtherType::Vlan).to_be_bytes();
-    buf[start + MACS_LEN..start + MACS_LEN + 2].copy_from_slice(&tpid);
-    // The tag view starts at the TCI; its EtherType field is the frame's
-    // original EtherType, already in place.
-    let mut tag = Tag::new_unchecked(&mut buf[start + MACS_LEN + 2..]);
-    tag.set_tci(vlan.id());
+    // TCI: priority 0, DEI 0, the VLAN ID.
+    let tci = vlan.id().to_be_bytes();
+    w[MACS_LEN..].copy_from_slice(&[tpid[0], tpid[1], tci[0], tci[1]]);
     Ok((start, len + TAG_LEN))
 }
 
@@ -40,6 +45,7 @@ pub fn push_vlan(
 mod tests {
     use super::*;
     use crate::wire::ethernet::Frame;
+    use crate::wire::vlan::Tag;
 
     #[test]
     fn push_keeps_macs_and_ethertype() {
