@@ -2,7 +2,7 @@
 //! namespace; the daemon attaches to one end, the test sends and receives on
 //! the other with AF_PACKET): a VLAN-tagged attachment (tag popped in,
 //! pushed out), the learned FDB through the control socket and the real
-//! xvsctl, Prometheus metrics, refused live reconfiguration, two queues with two workers, a
+//! xvsctl, Prometheus metrics, a refused live change, two queues with two workers, a
 //! 100k-frame burst that arrives complete, and a clean SIGTERM.
 //!
 //! The VXLAN paths (IPv4 and IPv6 underlays against the kernel's own VXLAN
@@ -160,13 +160,16 @@ fn vlan_attachment_pops_and_pushes_the_tag_and_fdb_shows_it() {
     );
     assert!(metrics.contains("xvs_worker_rx_total{instance=\"0\"}"));
 
-    // Live reconfiguration is refused with a clear error and changes nothing.
-    let out = d.xvsctl(&["bd", "add", "green", "--vni", "7"]);
+    // A live change that cannot be made is refused with a clear error and
+    // changes nothing (live changes themselves: xvsd_reconfig.rs).
+    let before = d.xvsctl(&["config", "dump"]);
+    let out = d.xvsctl(&["attach", "blue", "nosuchport"]);
     assert!(!out.status.success());
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("not supported yet"),
+        String::from_utf8_lossy(&out.stderr).contains("unknown port"),
         "{out:?}"
     );
+    assert_eq!(d.xvsctl(&["config", "dump"]).stdout, before.stdout);
     // Static entries go through the FDB owner.
     let out = d.xvsctl(&[
         "fdb",

@@ -27,6 +27,8 @@ pub struct FdbOwner {
     replicas: Vec<Sender<ToReplica>>,
     stats: FdbStats,
     flap_log: RateLimit,
+    /// "Bridge domain at its MAC cap" lines (a MAC flood sends many).
+    cap_log: RateLimit,
 }
 
 /// A cloneable handle for control operations on a running owner; each call
@@ -63,6 +65,7 @@ pub(super) fn build(config: FdbConfig, workers: usize) -> (FdbOwner, Vec<FdbRepl
         replicas: senders,
         stats: FdbStats::default(),
         flap_log: RateLimit::default(),
+        cap_log: RateLimit::default(),
     };
     (owner, replicas, FdbControl { tx: to_owner })
 }
@@ -168,6 +171,23 @@ impl FdbOwner {
         }
     }
 
+    /// A bridge domain reached its cap, or refused a MAC for it: a warning,
+    /// at most one per [`RateLimit`] interval, saying how many such events
+    /// it stands for. (Once the workers know the BD is full they refuse new
+    /// MACs themselves and count them as `learn_cap_reached`.)
+    fn log_cap(&mut self, bd: BdId, now: Tick) {
+        if let Some(suppressed) = self.cap_log.allow(now.0) {
+            tracing::warn!(
+                bd = bd.0,
+                max = self.table.max(bd).unwrap_or(0),
+                cap_rejects = self.stats.cap_rejects,
+                suppressed,
+                "bridge domain at its MAC cap: new source MACs are flooded, not learned \
+                 (rate-limited log: `suppressed` cap events since the last line)"
+            );
+        }
+    }
+
     /// A worker saw `key` at `loc`: acts on the [`LearnVerdict`].
     fn learn(&mut self, key: FdbKey, loc: Location, worker: usize, now: Tick) {
         let verdict = judge(&self.table, &self.config, key, loc, now);
@@ -178,11 +198,15 @@ impl FdbOwner {
                 self.stats.learned += 1;
                 self.broadcast(Self::upsert_msg(key, &e));
                 self.note_fullness(key.bd, false);
+                if self.table.is_full(key.bd) {
+                    self.log_cap(key.bd, now);
+                }
             }
             LearnVerdict::CapReached { .. } => {
                 self.stats.cap_rejects += 1;
                 // Undo the worker's local guess.
                 self.tell(worker, ToReplica::Remove { key });
+                self.log_cap(key.bd, now);
             }
             LearnVerdict::StaticHere => {}
             LearnVerdict::Static { .. } | LearnVerdict::Held { .. } => {

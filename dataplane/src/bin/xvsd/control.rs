@@ -1,14 +1,21 @@
 //! The control socket's handler: `show`, `fdb show|add|del|flush`,
-//! `stats`, `config dump`. Verbs that change ports, bridge domains,
-//! attachments or flood lists answer that live reconfiguration is not
-//! supported yet (nothing is changed): the model is immutable for now, and
-//! a later version swaps it (and the workers' bridge domains) atomically.
+//! `stats`, `config dump`, and the verbs that change the running
+//! configuration live: `port add|del`, `bd add|del`, `attach|detach`,
+//! `flood add|del` and `config apply`.
+//!
+//! Every change is "take the running [`Config`], edit it, apply the result"
+//! through [`Live::apply`](crate::live::Live::apply), which `config apply`
+//! uses with the file's config: one path, atomic (the running config
+//! becomes exactly the new one or stays as it was, with the error), and
+//! bridge domains a change does not touch are not rewritten. Changes are
+//! serialised by the [`Live`] mutex; queries read the shared model and do
+//! not wait for a change in progress (except `show`, for the ports).
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use serde_json::{json, Value};
-use xvs_control::config::Role;
+use xvs_control::config::{AttachConfig, BridgeDomainConfig, Config, PortConfig, Role};
 use xvs_control::proto::{Counter, Reply, Request};
 use xvs_control::server::Handler;
 use xvs_dataplane::daemon::Model;
@@ -16,14 +23,16 @@ use xvs_dataplane::fdb::{FdbControl, FdbKey};
 use xvs_dataplane::types::MacAddr;
 use xvs_ebpf::Classifier;
 
+use crate::live::{Live, SharedModel};
 use crate::nexthop::HopTable;
-use crate::setup::PortInfo;
 use crate::worker::Report;
 
 /// The daemon as the control socket sees it.
 pub struct Control {
-    /// The running configuration.
-    pub model: Model,
+    /// The running configuration, as queries read it.
+    pub shared: SharedModel,
+    /// What changes apply to (one change at a time).
+    pub live: Mutex<Live>,
     /// The FDB owner.
     pub fdb: FdbControl,
     /// The classifier (its counters).
@@ -32,22 +41,12 @@ pub struct Control {
     pub reports: Vec<Arc<Mutex<Report>>>,
     /// Next hops by VTEP.
     pub hops: HopTable,
-    /// Per port, as set up.
-    pub ports: Vec<PortInfo>,
     /// AF_XDP bind mode the kernel chose.
     pub bound: &'static str,
     /// Config file path.
     pub config_path: String,
     /// When the daemon started.
     pub started: Instant,
-}
-
-fn not_yet(verb: &str) -> Result<Reply, String> {
-    Err(format!(
-        "{verb}: not supported yet — xvsd takes ports, bridge domains, attachments and flood \
-         lists from its config file at start; edit it and restart xvsd (live reconfiguration \
-         is planned)"
-    ))
 }
 
 fn counter(scope: &str, instance: &str, name: &str, value: u64) -> Counter {
@@ -59,20 +58,158 @@ fn counter(scope: &str, instance: &str, name: &str, value: u64) -> Counter {
     }
 }
 
+/// `name`'s bridge domain in `config`, for editing.
+fn bd_mut<'a>(config: &'a mut Config, name: &str) -> Result<&'a mut BridgeDomainConfig, String> {
+    config
+        .bridge_domains
+        .iter_mut()
+        .find(|b| b.name == name)
+        .ok_or_else(|| format!("no bridge domain {name:?}"))
+}
+
+/// `(port, vlan)` as an error message names it.
+fn attachment_text(port: &str, vlan: Option<u16>) -> String {
+    match vlan {
+        Some(v) => format!("{port} vlan {v}"),
+        None => format!("{port} (untagged)"),
+    }
+}
+
+/// The running config edited by one mutating verb (`None`: not a
+/// mutating verb). Errors name what does not exist or already does.
+fn edit(config: &Config, req: &Request) -> Option<Result<Config, String>> {
+    let mut c = config.clone();
+    let r = match req {
+        Request::PortAdd { name, role } => {
+            if c.port(name).is_some() {
+                Err(format!("port {name:?} already exists"))
+            } else {
+                c.ports.push(PortConfig {
+                    name: name.clone(),
+                    role: *role,
+                });
+                Ok(())
+            }
+        }
+        Request::PortDel { name } => {
+            if c.port(name).is_none() {
+                Err(format!("no port {name:?}"))
+            } else {
+                c.ports.retain(|p| p.name != *name);
+                for b in &mut c.bridge_domains {
+                    b.attach.retain(|a| a.port != *name);
+                }
+                Ok(())
+            }
+        }
+        Request::BdAdd {
+            name,
+            vni,
+            max_macs,
+        } => {
+            if c.bridge_domain(name).is_some() {
+                Err(format!("bridge domain {name:?} already exists"))
+            } else {
+                c.bridge_domains.push(BridgeDomainConfig {
+                    name: name.clone(),
+                    vni: vni.map(|v| v.0),
+                    max_macs: *max_macs,
+                    ..BridgeDomainConfig::default()
+                });
+                Ok(())
+            }
+        }
+        Request::BdDel { name } => {
+            if c.bridge_domain(name).is_none() {
+                Err(format!("no bridge domain {name:?}"))
+            } else {
+                c.bridge_domains.retain(|b| b.name != *name);
+                Ok(())
+            }
+        }
+        Request::Attach { bd, port, vlan } => {
+            let a = AttachConfig {
+                port: port.clone(),
+                vlan: vlan.map(|v| v.0),
+            };
+            bd_mut(&mut c, bd).and_then(|b| {
+                if b.attach.contains(&a) {
+                    Err(format!(
+                        "{} is already attached to {bd:?}",
+                        attachment_text(port, a.vlan)
+                    ))
+                } else {
+                    b.attach.push(a);
+                    Ok(())
+                }
+            })
+        }
+        Request::Detach { bd, port, vlan } => {
+            let a = AttachConfig {
+                port: port.clone(),
+                vlan: vlan.map(|v| v.0),
+            };
+            bd_mut(&mut c, bd).and_then(|b| {
+                let before = b.attach.len();
+                b.attach.retain(|x| *x != a);
+                if b.attach.len() == before {
+                    Err(format!(
+                        "{} is not attached to {bd:?}",
+                        attachment_text(port, a.vlan)
+                    ))
+                } else {
+                    Ok(())
+                }
+            })
+        }
+        Request::FloodAdd { bd, vtep } => bd_mut(&mut c, bd).and_then(|b| {
+            if b.flood.contains(vtep) {
+                Err(format!("{vtep} is already in {bd:?}'s flood list"))
+            } else {
+                b.flood.push(*vtep);
+                Ok(())
+            }
+        }),
+        Request::FloodDel { bd, vtep } => bd_mut(&mut c, bd).and_then(|b| {
+            let before = b.flood.len();
+            b.flood.retain(|x| x != vtep);
+            if b.flood.len() == before {
+                Err(format!("{vtep} is not in {bd:?}'s flood list"))
+            } else {
+                Ok(())
+            }
+        }),
+        _ => return None,
+    };
+    Some(r.map(|()| c))
+}
+
 impl Control {
-    fn bd_id(&self, name: &str) -> Result<&xvs_dataplane::daemon::model::Bd, String> {
-        self.model
-            .bd_by_name(name)
-            .ok_or_else(|| format!("no bridge domain {name:?}"))
+    /// The running model (a snapshot: a change swaps it whole).
+    pub(crate) fn model(&self) -> Arc<Model> {
+        self.shared
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn live(&self) -> MutexGuard<'_, Live> {
+        self.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Applies `config` live (see [`Live::apply`]).
+    fn apply(&self, config: Config) -> Result<Reply, String> {
+        self.live().apply(config).map(|()| Reply::Done)
     }
 
     fn show(&self) -> Value {
-        let vtep = &self.model.config().vtep;
-        let ports: Vec<Value> = self
-            .model
+        let live = self.live();
+        let model = live.model.clone();
+        let vtep = &model.config().vtep;
+        let ports: Vec<Value> = model
             .ports()
             .iter()
-            .zip(&self.ports)
+            .filter_map(|p| live.ports.get(&p.id.0).map(|info| (p, info)))
             .map(|(p, info)| {
                 json!({
                     "name": p.name,
@@ -87,8 +224,8 @@ impl Control {
                 })
             })
             .collect();
-        let bds: Vec<Value> = self
-            .model
+        drop(live);
+        let bds: Vec<Value> = model
             .bridge_domains()
             .iter()
             .map(|b| {
@@ -96,7 +233,7 @@ impl Control {
                     .attachments
                     .iter()
                     .map(|a| {
-                        let name = self.model.port(a.port).map_or("?", |p| p.name.as_str());
+                        let name = model.port(a.port).map_or("?", |p| p.name.as_str());
                         match a.vlan {
                             Some(v) => format!("{name} vlan {}", v.id()),
                             None => name.to_owned(),
@@ -201,7 +338,7 @@ impl Control {
             ] {
                 out.push(counter("worker", &w, name, v));
             }
-            for s in &r.sockets {
+            for s in r.sockets.iter().filter(|s| !s.port.is_empty()) {
                 let inst = format!("{}/q{}", s.port, s.queue);
                 let p = &s.stats;
                 for (name, v) in [
@@ -245,27 +382,32 @@ impl Control {
         ] {
             out.push(counter("fdb", "", name, v));
         }
+        out.extend(self.bd_counters()?);
         Ok(out)
     }
 }
 
 impl Handler for Control {
     fn handle(&self, req: Request) -> Result<Reply, String> {
+        let bd_of = |model: &Model, name: &str| {
+            model
+                .bd_by_name(name)
+                .map(|b| b.id)
+                .ok_or_else(|| format!("no bridge domain {name:?}"))
+        };
         match req {
             Request::Show {} => Ok(Reply::Show(self.show())),
             Request::Stats {} => self.stats().map(Reply::Stats),
-            Request::ConfigDump {} => Ok(Reply::Config(self.model.config().to_toml())),
+            Request::ConfigDump {} => Ok(Reply::Config(self.model().config().to_toml())),
             Request::FdbShow { bd } => {
+                let model = self.model();
                 let id = match bd.as_deref() {
-                    Some(name) => Some(self.bd_id(name)?.id),
+                    Some(name) => Some(bd_of(&model, name)?),
                     None => None,
                 };
                 let entries = self.fdb.show(id).map_err(|e| e.to_string())?;
                 Ok(Reply::Fdb(
-                    entries
-                        .iter()
-                        .filter_map(|e| self.model.fdb_entry(e))
-                        .collect(),
+                    entries.iter().filter_map(|e| model.fdb_entry(e)).collect(),
                 ))
             }
             Request::FdbAdd {
@@ -275,42 +417,53 @@ impl Handler for Control {
                 vlan,
                 vtep,
             } => {
-                let b = self.bd_id(&bd)?;
+                // Under the change lock: the domain cannot go meanwhile.
+                let live = self.live();
+                let model = &live.model;
+                let b = model
+                    .bd_by_name(&bd)
+                    .ok_or_else(|| format!("no bridge domain {bd:?}"))?;
                 if mac.is_multicast() || mac.0 == [0; 6] {
                     return Err(format!("{mac} is not a unicast MAC address"));
                 }
-                let loc =
-                    self.model
-                        .static_location(b, port.as_deref(), vlan.map(|v| v.0), vtep)?;
+                let loc = model.static_location(b, port.as_deref(), vlan.map(|v| v.0), vtep)?;
                 self.fdb
                     .static_add(FdbKey::new(b.id, MacAddr(mac.0)), loc)
                     .map_err(|e| e.to_string())?;
                 Ok(Reply::Done)
             }
             Request::FdbDel { bd, mac } => {
-                let b = self.bd_id(&bd)?;
+                let id = bd_of(&self.model(), &bd)?;
                 self.fdb
-                    .static_del(FdbKey::new(b.id, MacAddr(mac.0)))
+                    .static_del(FdbKey::new(id, MacAddr(mac.0)))
                     .map_err(|e| format!("{e} (learned entries leave with `fdb flush`)"))?;
                 Ok(Reply::Done)
             }
             Request::FdbFlush { bd } => {
                 let id = match bd.as_deref() {
-                    Some(name) => Some(self.bd_id(name)?.id),
+                    Some(name) => Some(bd_of(&self.model(), name)?),
                     None => None,
                 };
                 self.fdb.flush(id).map_err(|e| e.to_string())?;
                 Ok(Reply::Done)
             }
-            Request::ConfigApply { .. } => not_yet("config apply"),
-            Request::PortAdd { .. } => not_yet("port add"),
-            Request::PortDel { .. } => not_yet("port del"),
-            Request::BdAdd { .. } => not_yet("bd add"),
-            Request::BdDel { .. } => not_yet("bd del"),
-            Request::Attach { .. } => not_yet("attach"),
-            Request::Detach { .. } => not_yet("detach"),
-            Request::FloodAdd { .. } => not_yet("flood add"),
-            Request::FloodDel { .. } => not_yet("flood del"),
+            Request::ConfigApply { toml } => {
+                let config = Config::parse(&toml).map_err(|e| e.to_string())?;
+                self.apply(config)
+            }
+            req @ (Request::PortAdd { .. }
+            | Request::PortDel { .. }
+            | Request::BdAdd { .. }
+            | Request::BdDel { .. }
+            | Request::Attach { .. }
+            | Request::Detach { .. }
+            | Request::FloodAdd { .. }
+            | Request::FloodDel { .. }) => {
+                let mut live = self.live();
+                let config = edit(live.model.config(), &req)
+                    .unwrap_or_else(|| Err("not a configuration change".into()))?;
+                live.apply(config).map(|()| Reply::Done)
+            }
         }
     }
 }

@@ -9,6 +9,7 @@
 
 mod cli;
 mod control;
+mod live;
 mod nexthop;
 mod privs;
 mod setup;
@@ -19,7 +20,7 @@ use std::collections::BTreeMap;
 use std::io::{self, IsTerminal};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -139,6 +140,7 @@ fn run(args: &Args) -> Result<()> {
     };
     let stop = Arc::new(AtomicBool::new(false));
     let mut hop_senders = Vec::with_capacity(queues);
+    let mut links = Vec::with_capacity(queues);
     let mut reports = Vec::with_capacity(queues);
     let mut handles = Vec::with_capacity(queues);
     let setup::Running {
@@ -154,17 +156,31 @@ fn run(args: &Args) -> Result<()> {
         engine.set_storm_workers(args.queues);
         let (tx, rx) = unbounded();
         hop_senders.push(tx);
-        let w = Worker::new(q, engine, args.batch as usize, rx);
+        let mut w = Worker::new(q, engine, args.batch as usize, rx);
+        // Live reconfiguration: bridge domains and sockets.
+        let (bds, bd_rx) = unbounded();
+        w.set_bd_updates(bd_rx);
+        let (io_tx, io_rx) = unbounded();
+        links.push(live::WorkerLink { bds, io: io_tx });
         let report = Arc::new(Mutex::new(worker::Report::default()));
         reports.push(report.clone());
         let core = (!cpus.is_empty()).then(|| cpus[q % cpus.len()]);
-        handles.push(worker::spawn(w, io, core, origin, stop.clone(), report)?);
+        handles.push(worker::spawn(
+            w,
+            io,
+            io_rx,
+            core,
+            origin,
+            stop.clone(),
+            report,
+        )?);
     }
 
     let watchdog = watch::spawn(classifier.clone(), watched.clone(), stop.clone())?;
     let hops: nexthop::HopTable = Arc::new(Mutex::new(BTreeMap::new()));
+    let shared: live::SharedModel = Arc::new(RwLock::new(Arc::new(model.clone())));
     let nexthop_thread = nexthop::spawn(
-        model.clone(),
+        shared.clone(),
         fdb_control.clone(),
         uplink,
         hop_senders,
@@ -172,13 +188,23 @@ fn run(args: &Args) -> Result<()> {
         stop.clone(),
     )?;
 
+    let live = live::Live {
+        model: Arc::new(model.clone()),
+        shared: shared.clone(),
+        classifier: classifier.clone(),
+        fdb: fdb_control.clone(),
+        workers: links,
+        ports: model.ports().iter().map(|p| p.id.0).zip(ports).collect(),
+        watched: watched.clone(),
+        xdp_mode: args.xdp_mode(),
+    };
     let handler = control::Control {
-        model: model.clone(),
+        shared,
+        live: Mutex::new(live),
         fdb: fdb_control,
         classifier,
         reports,
         hops,
-        ports,
         bound,
         config_path: args.config.display().to_string(),
         started: Instant::now(),

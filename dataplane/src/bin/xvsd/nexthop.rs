@@ -17,12 +17,13 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use crossbeam_channel::Sender;
 use xvs_dataplane::daemon::hops::{hop_state, transition, HopState};
-use xvs_dataplane::daemon::{Model, NextHopUpdate};
+use xvs_dataplane::daemon::NextHopUpdate;
 use xvs_dataplane::fdb::FdbControl;
 use xvs_dataplane::nexthop::{ChangeWatcher, Resolver};
 use xvs_dataplane::types::Location;
 use xvs_dataplane::xsk::PortId;
 
+use crate::live::SharedModel;
 use crate::setup::Uplink;
 
 /// How often an unresolved VTEP is tried again.
@@ -36,7 +37,7 @@ const RESCAN: Duration = Duration::from_secs(1);
 pub type HopTable = Arc<Mutex<BTreeMap<IpAddr, HopState>>>;
 
 struct NextHops {
-    model: Model,
+    model: SharedModel,
     fdb: FdbControl,
     uplink: Option<Uplink>,
     workers: Vec<Sender<NextHopUpdate>>,
@@ -46,7 +47,8 @@ struct NextHops {
 
 impl NextHops {
     fn vteps(&self) -> BTreeSet<IpAddr> {
-        let mut v: BTreeSet<IpAddr> = self.model.flood_vteps().into_iter().collect();
+        let model = self.model.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut v: BTreeSet<IpAddr> = model.flood_vteps().into_iter().collect();
         if let Ok(entries) = self.fdb.show(None) {
             v.extend(entries.iter().filter_map(|e| match e.loc {
                 Location::Vtep(ip) => Some(ip),
@@ -63,13 +65,30 @@ impl NextHops {
         }
     }
 
+    /// Drops a VTEP nothing refers to any more from the table and the
+    /// workers.
+    fn forget(&mut self, vtep: IpAddr) {
+        let had = self
+            .table
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&vtep);
+        if had.is_some() {
+            self.tell(NextHopUpdate::Clear { vtep });
+            tracing::debug!(%vtep, "VTEP no longer used");
+        }
+    }
+
     /// Resolves one VTEP and publishes a change; returns whether it is
     /// still unresolved.
     fn refresh(&mut self, vtep: IpAddr) -> bool {
         let uplink = self.uplink.map(|u| u.ifindex);
-        let state = match uplink {
-            Some(_) => hop_state(self.resolver.resolve(vtep), uplink),
-            None => HopState::Failed("no uplink port configured".into()),
+        let group = xvs_dataplane::daemon::mcast::group_state(vtep);
+        let state = match (uplink, group) {
+            // A flood group needs no ARP/ND: its MAC is derived.
+            (Some(_), Some(g)) => g,
+            (Some(_), None) => hop_state(self.resolver.resolve(vtep), uplink),
+            (None, _) => HopState::Failed("no uplink port configured".into()),
         };
         let pending = matches!(state, HopState::Pending { .. });
         let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
@@ -94,7 +113,7 @@ impl NextHops {
 
 /// Starts the next-hop thread. It stops when `stop` is set.
 pub fn spawn(
-    model: Model,
+    model: SharedModel,
     fdb: FdbControl,
     uplink: Option<Uplink>,
     workers: Vec<Sender<NextHopUpdate>>,
@@ -127,6 +146,11 @@ pub fn spawn(
                     let fresh = hops.vteps();
                     for v in fresh.difference(&vteps) {
                         pending.insert(*v);
+                    }
+                    // Gone from every flood list and the FDB (live
+                    // changes, ageing): forgotten.
+                    for v in vteps.difference(&fresh) {
+                        hops.forget(*v);
                     }
                     vteps = fresh;
                     last_scan = Some(now);

@@ -1,17 +1,22 @@
 //! Worker threads: one per queue, pinned, running the library's
 //! [`Worker`] over that queue's AF_XDP sockets, publishing a counter
-//! snapshot a few times a second for `xvsctl stats`.
+//! snapshot a few times a second for `xvsctl stats`, and opening or closing
+//! sockets between batches when a live `port add|del` asks ([`IoCommand`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use std::os::fd::OwnedFd;
+
 use anyhow::Context;
+use crossbeam_channel::{Receiver, Sender};
 use xvs_dataplane::daemon::{Worker, WorkerCounters};
 use xvs_dataplane::engine::Counters;
 use xvs_dataplane::fdb::Tick;
-use xvs_dataplane::xsk::{FrameIo, KernelStats, PortId, PortStats, XskIo};
+use xvs_dataplane::ratelog::{DropWatch, DEFAULT_INTERVAL_MS};
+use xvs_dataplane::xsk::{ClosedPort, FrameIo, KernelStats, PortId, PortStats, XskError, XskIo};
 
 /// How often a worker publishes its counters.
 const REPORT_EVERY: Duration = Duration::from_millis(200);
@@ -22,6 +27,91 @@ const SPIN_BEFORE_SLEEP: u32 = 64;
 const IDLE_POLL: Duration = Duration::from_millis(10);
 /// Sleep of an idle worker with frames still in flight on TX.
 const TX_PENDING_POLL: Duration = Duration::from_millis(1);
+
+/// A change to a worker's sockets, carried out between two batches.
+#[derive(Debug)]
+pub enum IoCommand {
+    /// Open an AF_XDP socket on the worker's queue of interface `name` at
+    /// socket index `port`; answer with a duplicate of its descriptor (for
+    /// the XSKMAP).
+    Open {
+        /// Interface name.
+        name: String,
+        /// Socket index (the port's number).
+        port: PortId,
+        /// Where the answer goes.
+        reply: Sender<Result<OwnedFd, OpenError>>,
+    },
+    /// Close the socket at index `port` (nothing may be redirected to it
+    /// any more) and take its frames back.
+    Close {
+        /// Socket index.
+        port: PortId,
+        /// Where the answer goes.
+        reply: Sender<Result<ClosedPort, String>>,
+    },
+}
+
+/// Why a socket could not be opened.
+#[derive(Debug)]
+pub struct OpenError {
+    /// One line for the client.
+    pub message: String,
+    /// The queue was busy (`EBUSY`): a socket closed on it a moment ago is
+    /// still being released by the kernel; trying again shortly works.
+    pub busy: bool,
+}
+
+impl OpenError {
+    fn other(message: String) -> OpenError {
+        OpenError {
+            message,
+            busy: false,
+        }
+    }
+}
+
+fn handle(io: &mut XskIo, queue: u32, cmd: IoCommand) {
+    match cmd {
+        IoCommand::Open { name, port, reply } => {
+            let r = io
+                .open_port_at(&name, queue, port)
+                .map_err(|e| OpenError {
+                    busy: matches!(&e, XskError::Bind { source, .. }
+                        if source.raw_os_error() == Some(libc::EBUSY)),
+                    message: e.to_string(),
+                })
+                .and_then(|id| {
+                    io.port_fd(id)
+                        .ok_or_else(|| {
+                            OpenError::other("socket vanished right after opening".into())
+                        })?
+                        .try_clone_to_owned()
+                        .map_err(|e| {
+                            OpenError::other(format!("duplicating the socket descriptor: {e}"))
+                        })
+                });
+            if r.is_err() {
+                // A half-open port would receive nothing but hold frames.
+                let _ = io.close_port(port);
+            }
+            let _ = reply.send(r);
+        }
+        IoCommand::Close { port, reply } => {
+            let r = io.close_port(port).map_err(|e| e.to_string());
+            if let Ok(c) = &r {
+                tracing::info!(
+                    queue,
+                    port = port.index(),
+                    recovered = c.recovered,
+                    lost = c.lost,
+                    "socket closed"
+                );
+            }
+            let _ = reply.send(r);
+        }
+    }
+}
 
 /// One socket's counters.
 #[derive(Debug, Clone, Default)]
@@ -93,14 +183,25 @@ fn publish(report: &Mutex<Report>, worker: &Worker, io: &XskIo, with_kernel: boo
     r.engine = *worker.engine_counters();
     r.worker = *worker.counters();
     r.frames_free = io.frames_free();
+    // Closed ports (live `port del`) leave a hole: an empty name, skipped
+    // by `stats`.
     r.sockets
         .resize_with(io.port_count(), SocketReport::default);
     for (i, s) in r.sockets.iter_mut().enumerate() {
         let id = PortId::new(i as u16);
-        if let Some((name, queue)) = io.port_name(id) {
-            if s.port.is_empty() {
-                s.port = name.to_owned();
-                s.queue = queue;
+        match io.port_name(id) {
+            Some((name, queue)) => {
+                if s.port != name {
+                    *s = SocketReport {
+                        port: name.to_owned(),
+                        queue,
+                        ..SocketReport::default()
+                    };
+                }
+            }
+            None => {
+                *s = SocketReport::default();
+                continue;
             }
         }
         s.stats = io.stats(id).unwrap_or_default();
@@ -114,6 +215,7 @@ fn publish(report: &Mutex<Report>, worker: &Worker, io: &XskIo, with_kernel: boo
 pub fn spawn(
     mut worker: Worker,
     mut io: XskIo,
+    commands: Receiver<IoCommand>,
     core: Option<usize>,
     origin: Instant,
     stop: Arc<AtomicBool>,
@@ -135,8 +237,12 @@ pub fn spawn(
             let mut idle = 0u32;
             let mut last_report = Instant::now();
             let mut reports = 0u64;
+            let mut drops = DropWatch::new(format!("worker {index}"), DEFAULT_INTERVAL_MS);
             while !stop.load(Ordering::Relaxed) {
                 let now = Instant::now();
+                while let Ok(cmd) = commands.try_recv() {
+                    handle(&mut io, index as u32, cmd);
+                }
                 let got = worker.run_batch(&mut io, Tick::since(origin, now));
                 if got == 0 {
                     idle = idle.saturating_add(1);
@@ -160,6 +266,20 @@ pub fn spawn(
                     reports += 1;
                     publish(&report, &worker, &io, reports % 5 == 0);
                     last_report = now;
+                    // Drops that mean a bug or an undersized ring: a
+                    // rate-limited warning (the counters have the rest).
+                    let (w, e) = (worker.counters(), worker.engine_counters());
+                    drops.observe(
+                        now.duration_since(origin).as_millis() as u64,
+                        &[
+                            ("drop_tx_full", w.drop_tx_full),
+                            ("drop_bad_meta", w.drop_bad_meta),
+                            ("drop_no_egress_port", w.drop_no_egress_port),
+                            ("drop_no_frame", e.drop_no_frame),
+                            ("drop_no_headroom", e.drop_no_headroom),
+                            ("drop_bad_range", e.drop_bad_range),
+                        ],
+                    );
                 }
             }
             publish(&report, &worker, &io, true);
