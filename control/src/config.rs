@@ -122,7 +122,9 @@ pub struct BridgeDomainConfig {
     /// VXLAN network identifier; `None` for a purely local bridge domain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vni: Option<u32>,
-    /// Remote VTEPs that receive head-end-replicated BUM traffic.
+    /// Remote VTEPs that receive head-end-replicated BUM traffic, and/or
+    /// multicast groups ([`is_flood_group`]) that receive one copy each
+    /// (the group's members take it from there).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flood: Vec<IpAddr>,
     /// Local attachments.
@@ -223,8 +225,12 @@ pub enum ConfigError {
         /// The second one.
         second: String,
     },
-    /// A flood entry is not a usable unicast VTEP address.
-    #[error("bridge domain {bd:?}: flood address {addr} is not a unicast remote VTEP")]
+    /// A flood entry is neither a usable unicast VTEP address nor a usable
+    /// multicast group.
+    #[error(
+        "bridge domain {bd:?}: flood address {addr} is neither a unicast remote VTEP nor a \
+         usable multicast group"
+    )]
     BadFloodAddress {
         /// Bridge domain name.
         bd: String,
@@ -238,6 +244,19 @@ pub enum ConfigError {
         bd: String,
         /// The address.
         addr: IpAddr,
+    },
+    /// A multicast flood group without `learn_from_any_vtep = true`: the
+    /// group's members are not known in advance, so their VXLAN would be
+    /// refused.
+    #[error(
+        "bridge domain {bd:?}: flood group {group} sends to VTEPs not listed here; their \
+         VXLAN is only accepted with learn_from_any_vtep = true"
+    )]
+    GroupNeedsAnyVtep {
+        /// Bridge domain name.
+        bd: String,
+        /// The group.
+        group: IpAddr,
     },
     /// A flood list needs a local address of the same family to send from.
     #[error("bridge domain {bd:?}: flood address {addr} has no local VTEP address of its family")]
@@ -374,8 +393,21 @@ impl Config {
 
     fn validate_flood(&self, bd: &BridgeDomainConfig) -> Result<(), ConfigError> {
         for (i, addr) in bd.flood.iter().enumerate() {
+            if addr.is_multicast() {
+                if !is_flood_group(addr) {
+                    return Err(ConfigError::BadFloodAddress {
+                        bd: bd.name.clone(),
+                        addr: *addr,
+                    });
+                }
+                if !bd.learn_from_any_vtep {
+                    return Err(ConfigError::GroupNeedsAnyVtep {
+                        bd: bd.name.clone(),
+                        group: *addr,
+                    });
+                }
+            }
             let bad = addr.is_unspecified()
-                || addr.is_multicast()
                 || addr.is_loopback()
                 || matches!(addr, IpAddr::V4(a) if a.is_broadcast())
                 || self.vtep.local_ips.contains(addr);
@@ -434,6 +466,16 @@ impl Config {
             }),
             _ => Ok(()),
         }
+    }
+}
+
+/// Whether `addr` is a multicast group a bridge domain may flood to:
+/// IPv4 224.0.0.0/4 outside the link-local control block 224.0.0.0/24,
+/// IPv6 ff00::/8 of link-local or wider scope (2 … 14).
+pub fn is_flood_group(addr: &IpAddr) -> bool {
+    match addr {
+        IpAddr::V4(a) => a.is_multicast() && a.octets()[..3] != [224, 0, 0],
+        IpAddr::V6(a) => a.is_multicast() && (2..=14).contains(&(a.octets()[1] & 0x0f)),
     }
 }
 

@@ -141,6 +141,18 @@ fn bad_configs_are_refused_with_a_precise_error() {
             with("\"192.0.2.10\", \"2001:db8::10\"", "\"192.0.2.10\""),
             |e| matches!(e, E::NoLocalAddressForFamily { .. }),
         ),
+        (
+            with("flood = [\"192.0.2.1\"]", "flood = [\"239.1.1.1\"]"),
+            |e| matches!(e, E::GroupNeedsAnyVtep { bd, .. } if bd == "red"),
+        ),
+        (
+            with("\"192.0.2.1\", \"2001", "\"ff01::1:100\", \"2001"),
+            |e| matches!(e, E::BadFloodAddress { .. }),
+        ),
+        (
+            with("\"192.0.2.1\", \"2001", "\"224.0.0.251\", \"2001"),
+            |e| matches!(e, E::BadFloodAddress { .. }),
+        ),
         (with("max_macs = 16384", "max_macs = 0"), |e| {
             matches!(e, E::ZeroMaxMacs(_))
         }),
@@ -213,4 +225,38 @@ fn errors_name_the_item_at_fault() {
         msg.contains("blue") && msg.contains("red") && msg.contains("vlan 10"),
         "{msg}"
     );
+}
+
+#[test]
+fn multicast_flood_groups_need_the_any_vtep_opt_in() {
+    use xvs_control::config::is_flood_group;
+    let text = with("flood = [\"192.0.2.1\"]", "flood = [\"239.1.1.1\"]")
+        .replace("learn_from_any_vtep = false", "learn_from_any_vtep = true");
+    let c = Config::parse(&text).expect("group with the opt-in");
+    let red = c.bridge_domain("red").unwrap();
+    assert_eq!(red.flood, vec!["239.1.1.1".parse::<IpAddr>().unwrap()]);
+    assert_eq!(Config::parse(&c.to_toml()).unwrap(), c);
+    // IPv6 groups, mixed with unicast VTEPs.
+    let text = text.replace("\"239.1.1.1\"", "\"ff05::100\", \"192.0.2.1\"");
+    assert!(Config::parse(&text).is_ok(), "{text}");
+    let e = Config::parse(&text.replace("learn_from_any_vtep = true", ""))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("red") && e.contains("ff05::100") && e.contains("learn_from_any_vtep"),
+        "{e}"
+    );
+    for (g, ok) in [
+        ("239.1.1.1", true),
+        ("224.0.1.1", true),
+        ("224.0.0.1", false),
+        ("192.0.2.1", false),
+        ("ff02::1:100", true),
+        ("ff0e::1", true),
+        ("ff01::1", false),
+        ("ff0f::1", false),
+        ("2001:db8::1", false),
+    ] {
+        assert_eq!(is_flood_group(&g.parse().unwrap()), ok, "{g}");
+    }
 }

@@ -13,6 +13,8 @@
 //!   with next-hop updates and FDB changes applied between batches.
 //! * [`hops`] turns next-hop resolutions into the state `xvsctl show`
 //!   reports per remote VTEP and the updates workers need.
+//! * [`mcast`] derives a multicast flood group's MAC and keeps the uplink's
+//!   memberships of the groups.
 //! * [`netdev`] reads an interface's MAC address and MTU in the calling
 //!   thread's network namespace.
 //!
@@ -22,6 +24,7 @@
 //! operator's view.
 
 pub mod hops;
+pub mod mcast;
 pub mod model;
 pub mod netdev;
 pub mod reconfig;

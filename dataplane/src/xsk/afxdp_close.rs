@@ -30,8 +30,14 @@ pub struct ClosedPort {
 impl XskIo {
     /// Closes the socket of `port`, returning its frames to the free stack.
     /// The index stays reserved (sends to it fail, receives give nothing)
-    /// until [`open_port_at`](Self::open_port_at) reuses it. See the
-    /// [module documentation](self) for what the caller must do first.
+    /// until [`open_port_at`](Self::open_port_at) reuses it.
+    ///
+    /// The frames are read back from the socket's four rings (fill, RX, TX,
+    /// completion), which is exact only once the kernel no longer touches
+    /// the socket: first remove it from the XSKMAP (and detach XDP from its
+    /// interface) and send nothing more to it. Frames a zero-copy driver had
+    /// already taken off the fill ring are lost with the socket
+    /// ([`ClosedPort::lost`]).
     pub fn close_port(&mut self, port: PortId) -> Result<ClosedPort, XskError> {
         let i = port.index();
         let Some(mut p) = self.ports.get_mut(i).and_then(Option::take) else {

@@ -92,6 +92,24 @@ pub fn start(args: &Args, model: &Model) -> Result<Running> {
             health: Arc::default(),
         });
     }
+    // Multicast flood groups: VXLAN to one is decapsulated like VXLAN to
+    // our own addresses, and the uplink joins them (docs/config.md).
+    let groups: Vec<_> = model
+        .flood_vteps()
+        .into_iter()
+        .filter(|g| g.is_multicast())
+        .collect();
+    for g in &groups {
+        cls.add_local_vtep(*g)
+            .with_context(|| format!("adding flood group {g}"))?;
+    }
+    if let Some(u) = &uplink {
+        xvs_dataplane::daemon::mcast::UPLINK_GROUPS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .sync(u.ifindex, &groups)
+            .context("joining the flood groups on the uplink")?;
+    }
     for b in model.bridge_domains() {
         if let Some(vni) = b.vni {
             cls.set_vni(vni.get(), u32::from(b.id.0)).with_context(|| {
