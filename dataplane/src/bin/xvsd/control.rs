@@ -382,7 +382,6 @@ impl Control {
         ] {
             out.push(counter("fdb", "", name, v));
         }
-        out.extend(self.bd_counters()?);
         Ok(out)
     }
 }
