@@ -240,6 +240,181 @@ pub enum Request {
         #[serde(default)]
         bd: Option<String>,
     },
+    /// Explain what xvsd would do with one frame, without sending it or
+    /// changing any state.
+    Trace {
+        /// The frame arrives on this port (as on the wire, tags included), or …
+        #[serde(default)]
+        port: Option<String>,
+        /// … from this remote VTEP (`frame` is then the inner frame; the
+        /// daemon builds the outer VXLAN headers). Exactly one of `port`
+        /// and `vtep`.
+        #[serde(default)]
+        vtep: Option<IpAddr>,
+        /// The VNI of a frame from `vtep` (required with it).
+        #[serde(default)]
+        vni: Option<Vni>,
+        /// The frame's bytes in hex (14 to [`MAX_TRACE_FRAME`] bytes).
+        frame: String,
+    },
+}
+
+/// Longest frame `trace` accepts, in bytes (a jumbo frame).
+pub const MAX_TRACE_FRAME: usize = 9216;
+
+/// Decodes hex bytes; ASCII whitespace and `:` between digits are ignored
+/// (so `tcpdump -xx` and `02:00:…` styles both paste).
+pub fn decode_hex(s: &str) -> Result<Vec<u8>, String> {
+    let digits: Vec<u8> = s
+        .bytes()
+        .filter(|b| !b.is_ascii_whitespace() && *b != b':')
+        .collect();
+    if digits.len() % 2 != 0 {
+        return Err(format!("odd number of hex digits ({})", digits.len()));
+    }
+    digits
+        .chunks(2)
+        .map(|pair| {
+            let hex = |b: u8| (b as char).to_digit(16);
+            match (hex(pair[0]), hex(pair[1])) {
+                (Some(h), Some(l)) => Ok((h * 16 + l) as u8),
+                _ => Err(format!(
+                    "not a hex digit: {:?}",
+                    String::from_utf8_lossy(pair)
+                )),
+            }
+        })
+        .collect()
+}
+
+/// Encodes bytes as lowercase hex, no separators.
+pub fn encode_hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+/// `trace`: what xvsd would do with one frame. Every step names what it
+/// looked at and what it concluded; nothing was sent or changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceReport {
+    /// Where the frame enters (`port nn-vm1`, `vtep 192.0.2.1 vni 100`).
+    pub ingress: String,
+    /// The frame as traced, in one line.
+    pub frame: String,
+    /// Its length in bytes.
+    pub frame_len: usize,
+    /// The XDP classifier's verdict, when it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xdp: Option<TraceXdp>,
+    /// The frame the switch works on, after the classifier (one line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inner: Option<String>,
+    /// Its bridge domain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bd: Option<String>,
+    /// Learning of the source MAC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learn: Option<TraceStep>,
+    /// Lookup of the destination MAC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookup: Option<TraceStep>,
+    /// `unicast`, `flood`, `drop` or `pass` (left to the kernel).
+    pub decision: String,
+    /// Why, in words.
+    pub reason: String,
+    /// The drop counter the decision moves, for a drop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counter: Option<String>,
+    /// Each copy of the frame and what is written on it.
+    #[serde(default)]
+    pub egress: Vec<TraceEgress>,
+}
+
+/// The classifier's part of a trace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceXdp {
+    /// `redirect` (to xvsd's AF_XDP socket), `pass` or `drop`.
+    pub action: String,
+    /// The classifier counters this frame moves, in order.
+    pub counters: Vec<String>,
+    /// The metadata it writes, in one line, when it redirects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<String>,
+}
+
+/// One step of a trace (learning, lookup).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceStep {
+    /// The MAC looked at.
+    pub mac: Mac,
+    /// A short keyword (`learn`, `refresh`, `move`, `refused_cap`, `hit`,
+    /// `miss`, `group`, …).
+    pub outcome: String,
+    /// The explanation.
+    pub detail: String,
+}
+
+/// One copy of a traced frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceEgress {
+    /// Where it goes (`nn-vm3 vlan 10`, `vtep 192.0.2.1 vni 100`).
+    pub to: String,
+    /// The interface it leaves on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<String>,
+    /// Sent, or dropped (see `reason`).
+    pub sent: bool,
+    /// Why it is dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The drop counter it moves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counter: Option<String>,
+    /// The VLAN tag pushed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vlan: Option<u16>,
+    /// The outer headers written (VXLAN).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outer: Option<TraceOuter>,
+    /// The state of the next hop towards a remote VTEP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_hop: Option<String>,
+    /// Length on the wire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub len: Option<usize>,
+    /// The bytes that would be sent, in hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hex: Option<String>,
+}
+
+/// The outer headers of an encapsulated copy, as read back from its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceOuter {
+    /// Outer Ethernet source (the uplink's MAC).
+    pub src_mac: Mac,
+    /// Outer Ethernet destination (the next hop's MAC).
+    pub dst_mac: Mac,
+    /// Outer IP source (our VTEP address).
+    pub src_ip: IpAddr,
+    /// Outer IP destination (the remote VTEP).
+    pub dst_ip: IpAddr,
+    /// TTL / hop limit.
+    pub ttl: u8,
+    /// IPv4 don't-fragment (false over IPv6).
+    pub df: bool,
+    /// Outer IP packet length.
+    pub ip_len: usize,
+    /// UDP source port (flow entropy).
+    pub udp_src: u16,
+    /// UDP destination port.
+    pub udp_dst: u16,
+    /// UDP checksum (0 over IPv4).
+    pub udp_checksum: u16,
+    /// The VNI.
+    pub vni: u32,
 }
 
 /// One FDB entry as `fdb show` reports it.
@@ -303,6 +478,8 @@ pub enum Reply {
     Config(String),
     /// `fdb show`.
     Fdb(Vec<FdbEntry>),
+    /// `trace`.
+    Trace(Box<TraceReport>),
 }
 
 /// One request on the wire.
@@ -420,6 +597,39 @@ fn validate(req: &Request) -> Result<(), ProtoError> {
         Request::PortAdd { name, .. } | Request::BdAdd { name, .. } if name.is_empty() => {
             bad("empty name".into())
         }
+        Request::Trace { port, vtep, .. } if port.is_some() == vtep.is_some() => {
+            bad("trace: give exactly one of `port` and `vtep`".into())
+        }
+        Request::Trace {
+            vtep: Some(_),
+            vni: None,
+            ..
+        } => bad("trace: a frame from a `vtep` needs its `vni`".into()),
+        Request::Trace {
+            port: Some(_),
+            vni: Some(_),
+            ..
+        } => bad("trace: `vni` goes with `vtep`, not `port`".into()),
+        Request::Trace {
+            vtep: Some(vtep), ..
+        } if vtep.is_unspecified() || vtep.is_multicast() || vtep.is_loopback() => {
+            bad(format!("{vtep} is not a unicast VTEP address"))
+        }
+        Request::Trace {
+            port: Some(name), ..
+        } if name.is_empty() => bad("empty name".into()),
+        Request::Trace { frame, .. } => match decode_hex(frame) {
+            Err(e) => bad(format!("trace: frame: {e}")),
+            Ok(b) if b.len() < 14 => bad(format!(
+                "trace: frame of {} bytes is shorter than an Ethernet header (14)",
+                b.len()
+            )),
+            Ok(b) if b.len() > MAX_TRACE_FRAME => bad(format!(
+                "trace: frame of {} bytes is longer than {MAX_TRACE_FRAME}",
+                b.len()
+            )),
+            Ok(_) => Ok(()),
+        },
         _ => Ok(()),
     }
 }

@@ -35,6 +35,8 @@ fn requests_round_trip_through_encode_and_parse() {
         r#"{"verb":"fdb_show"}"#,
         r#"{"verb":"fdb_flush","bd":"blue"}"#,
         r#"{"verb":"port_add","name":"eth1","role":"uplink"}"#,
+        r#"{"verb":"trace","port":"tap1","frame":"ffffffffffff020000000001 88b5"}"#,
+        r#"{"verb":"trace","vtep":"192.0.2.1","vni":100,"frame":"ffffffffffff0200000000010800"}"#,
     ];
     for r in reqs {
         let line = format!(r#"{{"version":1,"request":{r}}}"#);
@@ -137,6 +139,50 @@ const BAD: &[(&str, &str)] = &[
         r#"{"version":1,"request":{"verb":"port_add","name":"x","role":"trunk"}}"#,
         "unknown variant",
     ),
+    (
+        r#"{"version":1,"request":{"verb":"trace","frame":"ffffffffffff020000000001 88b5"}}"#,
+        "exactly one of `port` and `vtep`",
+    ),
+    (
+        r#"{"version":1,"request":{"verb":"trace","port":"p","vtep":"192.0.2.1","vni":5,"frame":"ffffffffffff02000000000188b5"}}"#,
+        "exactly one of `port` and `vtep`",
+    ),
+    (
+        r#"{"version":1,"request":{"verb":"trace","vtep":"192.0.2.1","frame":"ffffffffffff02000000000188b5"}}"#,
+        "needs its `vni`",
+    ),
+    (
+        r#"{"version":1,"request":{"verb":"trace","port":"p","vni":5,"frame":"ffffffffffff02000000000188b5"}}"#,
+        "`vni` goes with `vtep`",
+    ),
+    (
+        r#"{"version":1,"request":{"verb":"trace","vtep":"192.0.2.1","vni":0,"frame":"ffffffffffff02000000000188b5"}}"#,
+        "vni 0",
+    ),
+    (
+        r#"{"version":1,"request":{"verb":"trace","vtep":"ff02::1","vni":5,"frame":"ffffffffffff02000000000188b5"}}"#,
+        "unicast",
+    ),
+    (
+        r#"{"version":1,"request":{"verb":"trace","port":"p","frame":"ffffffffffff02000000000188b"}}"#,
+        "odd number of hex digits",
+    ),
+    (
+        r#"{"version":1,"request":{"verb":"trace","port":"p","frame":"ffffffffffff02000000000188zz"}}"#,
+        "not a hex digit",
+    ),
+    (
+        r#"{"version":1,"request":{"verb":"trace","port":"p","frame":"ffffffffffff"}}"#,
+        "shorter than an Ethernet header",
+    ),
+    (
+        r#"{"version":1,"request":{"verb":"trace","port":"p"}}"#,
+        "frame",
+    ),
+    (
+        r#"{"version":1,"request":{"verb":"trace","port":"","frame":"ffffffffffff02000000000188b5"}}"#,
+        "empty name",
+    ),
 ];
 
 #[test]
@@ -153,6 +199,27 @@ fn bad_request_lines_are_refused_with_their_reason() {
     }
     let long = vec![b' '; MAX_REQUEST];
     assert_eq!(proto::parse_request(&long), Err(ProtoError::TooLong));
+    // A trace frame longer than a jumbo frame.
+    let big = format!(
+        r#"{{"version":1,"request":{{"verb":"trace","port":"p","frame":"{}"}}}}"#,
+        "ab".repeat(proto::MAX_TRACE_FRAME + 1)
+    );
+    let e = proto::parse_request(big.as_bytes()).unwrap_err();
+    assert!(e.to_string().contains("longer than 9216"), "{e}");
+}
+
+#[test]
+fn hex_decodes_with_separators_and_round_trips() {
+    assert_eq!(
+        proto::decode_hex("02:00:0a ff\n0B").unwrap(),
+        vec![2, 0, 10, 255, 11]
+    );
+    assert!(proto::decode_hex("02-00").is_err());
+    let bytes: Vec<u8> = (0..=255).collect();
+    assert_eq!(
+        proto::decode_hex(&proto::encode_hex(&bytes)).unwrap(),
+        bytes
+    );
 }
 
 #[test]

@@ -186,3 +186,169 @@ fn show_and_stats_print_text_and_json() {
     let json: serde_json::Value = serde_json::from_str(&ok(&fx, &["stats", "--json"])).unwrap();
     assert_eq!(json[0]["name"], "entries");
 }
+
+#[test]
+fn trace_builds_the_frame_sends_it_and_prints_the_answer() {
+    let fx = Fixture::new(|_| {});
+    // Built from header fields, with a tag: the daemon gets these bytes.
+    let json: serde_json::Value = serde_json::from_str(&ok(
+        &fx,
+        &[
+            "trace",
+            "--json",
+            "--port",
+            "tap-vm2",
+            "--vlan",
+            "10",
+            "--src-mac",
+            "02:00:00:00:00:01",
+            "--dst-mac",
+            "02:00:00:00:00:02",
+            "--src-ip",
+            "10.0.0.1",
+            "--dst-ip",
+            "10.0.0.2",
+        ],
+    ))
+    .unwrap();
+    let hex = json["frame"].as_str().unwrap();
+    let bytes = xvs_control::proto::decode_hex(hex).unwrap();
+    assert_eq!(bytes.len(), 64, "60 bytes padded, plus the tag");
+    assert_eq!(&hex[..24], "020000000002020000000001");
+    assert_eq!(&hex[24..32], "8100000a", "802.1Q tag, VLAN 10");
+    assert_eq!(&hex[32..36], "0800");
+    // IPv4, UDP 40000 > 5201, header checksum valid.
+    let ip = &bytes[18..38];
+    assert_eq!((ip[0], ip[9]), (0x45, 17));
+    assert_eq!(&ip[12..20], &[10, 0, 0, 1, 10, 0, 0, 2]);
+    let sum: u32 = ip
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+        .sum();
+    assert_eq!((sum & 0xffff) + (sum >> 16), 0xffff);
+    assert_eq!(&bytes[38..42], &[0x9c, 0x40, 0x14, 0x51]);
+    assert_eq!(json["ingress"], "port tap-vm2");
+    assert_eq!(json["decision"], "flood");
+    assert_eq!(json["lookup"]["outcome"], "miss");
+
+    // --hex with --vlan: the tag goes in after the MACs.
+    ok(
+        &fx,
+        &[
+            "fdb",
+            "add",
+            "blue",
+            "02:00:00:00:00:02",
+            "--port",
+            "tap-vm2",
+            "--vlan",
+            "10",
+        ],
+    );
+    let text = ok(
+        &fx,
+        &[
+            "trace",
+            "--vtep",
+            "192.0.2.1",
+            "--vni",
+            "100",
+            "--vlan",
+            "7",
+            "--hex",
+            "02:00:00:00:00:02 02:00:00:00:00:01 88b5 00000000",
+        ],
+    );
+    assert!(
+        text.contains("Frame     22 bytes: 020000000002020000000001810000078"),
+        "{text}"
+    );
+    assert!(text.contains("Ingress   vtep 192.0.2.1 vni 100"), "{text}");
+    assert!(text.contains("Decision  unicast"), "{text}");
+    assert!(
+        text.contains("1. tap-vm2 via tap-vm2: sent, 26 bytes"),
+        "{text}"
+    );
+    assert!(text.contains("push 802.1Q vlan 10"), "{text}");
+    assert!(
+        text.contains("nothing was sent, learned or counted"),
+        "{text}"
+    );
+}
+
+#[test]
+fn trace_refuses_bad_values_in_one_line() {
+    let fx = Fixture::new(|_| {});
+    for (args, word) in [
+        (
+            &["trace", "--port", "tap-vm1", "--hex", "0200zz"][..],
+            "not a hex digit",
+        ),
+        (
+            &[
+                "trace",
+                "--port",
+                "tap-vm1",
+                "--hex",
+                "020000000002020000000001",
+            ][..],
+            "shorter than an Ethernet header",
+        ),
+        (
+            &[
+                "trace",
+                "--port",
+                "tap-vm1",
+                "--vlan",
+                "4095",
+                "--hex",
+                "ffffffffffff02000000000188b5",
+            ][..],
+            "vlan 4095",
+        ),
+        (
+            &[
+                "trace",
+                "--vtep",
+                "192.0.2.1",
+                "--vni",
+                "0",
+                "--hex",
+                "ffffffffffff02000000000188b5",
+            ][..],
+            "vni 0",
+        ),
+        (
+            &[
+                "trace",
+                "--port",
+                "nope",
+                "--hex",
+                "ffffffffffff02000000000188b5",
+            ][..],
+            "nope",
+        ),
+        (
+            &[
+                "trace",
+                "--port",
+                "tap-vm1",
+                "--src-mac",
+                "02:00:00:00:00:01",
+                "--dst-mac",
+                "ff:ff:ff:ff:ff:ff",
+                "--src-ip",
+                "10.0.0.1",
+                "--dst-ip",
+                "2001:db8::1",
+            ][..],
+            "same family",
+        ),
+    ] {
+        let err = fails(&fx, args);
+        assert!(
+            err.starts_with("xvsctl: ") && err.contains(word),
+            "{args:?}: {err}"
+        );
+    }
+}

@@ -32,5 +32,6 @@ pub mod fixtures;
 pub mod ratelog;
 pub mod rewrite;
 pub mod storm;
+pub mod trace;
 pub mod types;
 pub mod wire;

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use xvs_control::client::Client;
 use xvs_control::config::Config;
-use xvs_control::proto::{Counter, FdbEntry, FdbKind, Reply, Request};
+use xvs_control::proto::{
+    self, Counter, FdbEntry, FdbKind, Mac, Reply, Request, TraceEgress, TraceReport, TraceStep,
+};
 use xvs_control::server::{Handler, Server, ServerConfig};
 
 /// The shipped example configuration.
@@ -95,6 +97,58 @@ impl Handler for Store {
                     .cloned()
                     .collect(),
             )),
+            Request::Trace {
+                port,
+                vtep,
+                vni,
+                frame,
+            } => {
+                if let Some(p) = &port {
+                    cfg.port(p).ok_or_else(|| format!("no port {p:?}"))?;
+                }
+                let bytes = proto::decode_hex(&frame)?;
+                let dst = Mac(bytes[0..6].try_into().unwrap());
+                let hit = fdb.iter().find(|e| e.mac == dst).cloned();
+                let ingress = match (port, vtep, vni) {
+                    (Some(p), _, _) => format!("port {p}"),
+                    (None, Some(ip), Some(v)) => format!("vtep {ip} vni {}", v.0),
+                    _ => unreachable!("validated by the protocol"),
+                };
+                // The store's "switch": static entries only, no classifier;
+                // `frame` echoes the hex it received so tests see the bytes.
+                Ok(Reply::Trace(Box::new(TraceReport {
+                    ingress,
+                    frame,
+                    frame_len: bytes.len(),
+                    xdp: None,
+                    inner: None,
+                    bd: hit.as_ref().map(|e| e.bd.clone()),
+                    learn: None,
+                    lookup: Some(TraceStep {
+                        mac: dst,
+                        outcome: if hit.is_some() { "hit" } else { "miss" }.into(),
+                        detail: "static entries of the store".into(),
+                    }),
+                    decision: if hit.is_some() { "unicast" } else { "flood" }.into(),
+                    reason: "the store's answer".into(),
+                    counter: None,
+                    egress: hit
+                        .map(|e| TraceEgress {
+                            to: e.port.clone().unwrap_or_default(),
+                            port: e.port,
+                            sent: true,
+                            reason: None,
+                            counter: None,
+                            vlan: e.vlan,
+                            outer: None,
+                            next_hop: None,
+                            len: Some(bytes.len() + if e.vlan.is_some() { 4 } else { 0 }),
+                            hex: None,
+                        })
+                        .into_iter()
+                        .collect(),
+                })))
+            }
             other => Err(format!("not supported by this store: {other:?}")),
         }
     }

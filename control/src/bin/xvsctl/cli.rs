@@ -51,6 +51,9 @@ pub enum Command {
     /// The MAC forwarding database.
     #[command(subcommand)]
     Fdb(FdbCmd),
+    /// Explain what xvsd would do with a frame, without sending it (like
+    /// `ovs-appctl ofproto/trace`).
+    Trace(Box<crate::trace::TraceArgs>),
 }
 
 /// `config` verbs.
@@ -181,7 +184,7 @@ fn parse_role(s: &str) -> Result<Role, String> {
     }
 }
 
-fn vlan(v: Option<u16>) -> anyhow::Result<Option<VlanId>> {
+pub fn vlan(v: Option<u16>) -> anyhow::Result<Option<VlanId>> {
     match v {
         Some(v) if v == 0 || v > xvs_control::config::VLAN_MAX => {
             anyhow::bail!("vlan {v} outside 1..=4094")
@@ -207,6 +210,7 @@ impl Command {
             Command::Detach(_) => "detach",
             Command::Flood(_) => "flood",
             Command::Fdb(_) => "fdb",
+            Command::Trace(_) => "trace",
         }
     }
 
@@ -278,6 +282,7 @@ impl Command {
                 mac: mac(m)?,
             },
             Command::Fdb(FdbCmd::Flush { bd }) => Request::FdbFlush { bd: bd.clone() },
+            Command::Trace(t) => t.to_request()?,
         })
     }
 }

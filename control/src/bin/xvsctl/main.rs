@@ -4,6 +4,7 @@
 
 mod cli;
 mod render;
+mod trace;
 
 use std::process::ExitCode;
 
@@ -27,7 +28,9 @@ fn main() -> ExitCode {
 
 fn run(args: &cli::Args) -> anyhow::Result<String> {
     let req = args.command.to_request()?;
-    let mut client = Client::connect(&args.socket)?;
+    // The connect error names the socket and its cause in one line: keep
+    // it as a message (its source would be printed a second time).
+    let mut client = Client::connect(&args.socket).map_err(|e| anyhow::anyhow!("{e}"))?;
     let reply = client.call(&req).context(args.command.name())?;
     render::render(&reply, args.json)
 }

@@ -16,6 +16,8 @@ pub fn render(reply: &Reply, json: bool) -> anyhow::Result<String> {
         (Reply::Show(v), false) => show_text(v),
         (Reply::Stats(c), false) => stats_table(c),
         (Reply::Fdb(e), false) => fdb_table(e),
+        (Reply::Trace(t), true) => serde_json::to_string_pretty(t)?,
+        (Reply::Trace(t), false) => crate::trace::text(t),
     };
     if !out.ends_with('\n') {
         out.push('\n');

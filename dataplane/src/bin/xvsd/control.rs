@@ -382,6 +382,7 @@ impl Control {
         ] {
             out.push(counter("fdb", "", name, v));
         }
+        out.extend(self.bd_counters()?);
         Ok(out)
     }
 }
@@ -463,6 +464,7 @@ impl Handler for Control {
                     .unwrap_or_else(|| Err("not a configuration change".into()))?;
                 live.apply(config).map(|()| Reply::Done)
             }
+            req @ Request::Trace { .. } => self.trace(req),
         }
     }
 }

@@ -13,6 +13,8 @@ mod live;
 mod nexthop;
 mod privs;
 mod setup;
+mod stats_bd;
+mod trace;
 mod watch;
 mod worker;
 
@@ -105,6 +107,7 @@ fn run(args: &Args) -> Result<()> {
     let queues = args.queues as usize;
 
     let running = setup::start(args, &model)?;
+    trace::preload();
     // Before any thread exists: threads inherit the reduced sets.
     privs::drop_to_kept().context("dropping capabilities")?;
     let origin = Instant::now();
