@@ -74,27 +74,28 @@ impl OpenError {
 fn handle(io: &mut XskIo, queue: u32, cmd: IoCommand) {
     match cmd {
         IoCommand::Open { name, port, reply } => {
-            let r = io
-                .open_port_at(&name, queue, port)
-                .map_err(|e| OpenError {
+            let r = match io.open_port_at(&name, queue, port) {
+                Err(e) => Err(OpenError {
                     busy: matches!(&e, XskError::Bind { source, .. }
                         if source.raw_os_error() == Some(libc::EBUSY)),
                     message: e.to_string(),
-                })
-                .and_then(|id| {
-                    io.port_fd(id)
-                        .ok_or_else(|| {
-                            OpenError::other("socket vanished right after opening".into())
-                        })?
-                        .try_clone_to_owned()
+                }),
+                Ok(id) => {
+                    let fd = io
+                        .port_fd(id)
+                        .map(|fd| fd.try_clone_to_owned())
+                        .unwrap_or_else(|| Err(std::io::Error::other("socket vanished")))
                         .map_err(|e| {
                             OpenError::other(format!("duplicating the socket descriptor: {e}"))
-                        })
-                });
-            if r.is_err() {
-                // A half-open port would receive nothing but hold frames.
-                let _ = io.close_port(port);
-            }
+                        });
+                    if fd.is_err() {
+                        // A port nobody can map would hold frames for
+                        // nothing.
+                        let _ = io.close_port(id);
+                    }
+                    fd
+                }
+            };
             let _ = reply.send(r);
         }
         IoCommand::Close { port, reply } => {
