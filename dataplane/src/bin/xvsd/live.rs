@@ -9,6 +9,9 @@
 //! 2. **New ports**: every worker opens a socket on its queue (between
 //!    batches) → XSKMAP → XDP attach → classifier port entry (only now are
 //!    the interface's frames switched).
+//!    Multicast flood groups new to the flood lists: added to the
+//!    classifier's local addresses (their VXLAN is decapsulated) and joined
+//!    on the uplink.
 //! 3. **Workers' bridge domains**: new and changed ones are upserted, and
 //!    the workers confirm (so a domain exists before frames are classified
 //!    into it). Untouched domains are not sent at all.
@@ -16,6 +19,8 @@
 //! 5. **Workers drop removed domains** (confirmed).
 //! 6. **FDB**: caps, flush of removed domains and of domains that lost an
 //!    attachment or their VNI, their static entries there.
+//!    Flood groups no flood list names any more stop being local
+//!    addresses (the uplink already left them in step 2).
 //! 7. **Removed ports**: classifier port entry → XSKMAP slots → XDP detach
 //!    → a grace period → every worker closes its socket and takes its frames
 //!    back (so no XSKMAP slot ever names a closed socket).
@@ -27,12 +32,14 @@
 //! last.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Sender};
 use xvs_control::config::{Config, Role};
+use xvs_dataplane::daemon::mcast::UPLINK_GROUPS;
 use xvs_dataplane::daemon::{BdUpdate, Diff, Model};
 use xvs_dataplane::fdb::{EntryKind, FdbControl, FdbKey};
 use xvs_dataplane::types::{BdId, Location};
@@ -101,6 +108,18 @@ enum Undo {
     Vni(u32, Option<BdId>),
     /// Write back (or delete) an attachment entry.
     Attachment(u32, u16, Option<BdId>),
+    /// Forget a multicast flood group added to the local addresses.
+    LocalGroup(IpAddr),
+    /// Put the uplink's group memberships back (uplink ifindex, groups).
+    Memberships(u32, Vec<IpAddr>),
+}
+
+/// The multicast groups among every flood list of `m`, sorted.
+fn flood_groups(m: &Model) -> Vec<IpAddr> {
+    m.flood_vteps()
+        .into_iter()
+        .filter(IpAddr::is_multicast)
+        .collect()
 }
 
 fn role(r: Role) -> PortRole {
@@ -150,11 +169,11 @@ impl Live {
         }
 
         let mut undo = Vec::new();
-        if let Err(e) = self.commit(&old, &d, &ifindexes, &mut undo) {
+        if let Err(e) = self.commit(&old, &new, &d, &ifindexes, &mut undo) {
             self.rollback(undo);
             return Err(e);
         }
-        self.finish(&new, &d);
+        self.finish(&old, &new, &d);
         let new = Arc::new(new);
         *self.shared.write().unwrap_or_else(|p| p.into_inner()) = new.clone();
         self.model = new;
@@ -174,6 +193,7 @@ impl Live {
     fn commit(
         &mut self,
         old: &Model,
+        new: &Model,
         d: &Diff,
         ifindexes: &[u32],
         undo: &mut Vec<Undo>,
@@ -229,6 +249,26 @@ impl Live {
                 .set_port(ifindex, role(p.role), u32::from(p.id.0))
                 .map_err(|e| format!("port {:?}: programming the classifier: {e}", p.name))?;
             undo.push(Undo::Port(ifindex));
+        }
+
+        // Multicast flood groups: decapsulated like our own addresses, and
+        // joined on the uplink (before any BD floods to them).
+        let (old_groups, new_groups) = (flood_groups(old), flood_groups(new));
+        if old_groups != new_groups {
+            for g in new_groups.iter().filter(|g| !old_groups.contains(g)) {
+                self.classifier
+                    .add_local_vtep(*g)
+                    .map_err(|e| format!("adding flood group {g}: {e}"))?;
+                undo.push(Undo::LocalGroup(*g));
+            }
+            if let Some(up) = old.uplink().and_then(|u| self.ports.get(&u.id.0)) {
+                undo.push(Undo::Memberships(up.ifindex, old_groups.clone()));
+                UPLINK_GROUPS
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .sync(up.ifindex, &new_groups)
+                    .map_err(|e| format!("joining the flood groups on the uplink: {e}"))?;
+            }
         }
 
         if !d.bds_upsert.is_empty() {
@@ -326,6 +366,17 @@ impl Live {
                     self.classifier.set_attachment(port, vid, u32::from(bd.0))
                 }
                 Undo::Attachment(port, vid, None) => self.classifier.remove_attachment(port, vid),
+                Undo::LocalGroup(g) => self.classifier.remove_local_vtep(g),
+                Undo::Memberships(ifindex, groups) => {
+                    if let Err(e) = UPLINK_GROUPS
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .sync(ifindex, &groups)
+                    {
+                        tracing::warn!(error = %e, "rollback: flood group memberships");
+                    }
+                    Ok(())
+                }
             };
             if let Err(e) = r {
                 tracing::warn!(error = %e, "rollback step failed");
@@ -334,7 +385,16 @@ impl Live {
     }
 
     /// Steps 5–7: removals and the FDB. Nothing here refuses the change.
-    fn finish(&mut self, new: &Model, d: &Diff) {
+    fn finish(&mut self, old: &Model, new: &Model, d: &Diff) {
+        let new_groups = flood_groups(new);
+        for g in flood_groups(old)
+            .into_iter()
+            .filter(|g| !new_groups.contains(g))
+        {
+            if let Err(e) = self.classifier.remove_local_vtep(g) {
+                tracing::warn!(group = %g, error = %e, "removing a flood group");
+            }
+        }
         if !d.bds_removed.is_empty() {
             if let Err(e) = self.tell_workers(d.bds_removed.iter().copied().map(BdUpdate::Remove)) {
                 tracing::warn!(error = %e, "removing bridge domains from workers");
