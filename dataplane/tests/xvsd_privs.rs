@@ -2,8 +2,9 @@
 //! holds exactly the documented capability set (`docs/security.md`:
 //! `cap_net_admin`, `cap_net_raw`, `cap_ipc_lock`) in its effective,
 //! permitted and bounding sets, nothing inheritable or ambient, and
-//! `no_new_privs`; and with only those it still forwards and still
-//! re-attaches its XDP program when it is detached from under it.
+//! `no_new_privs`; and with only those it still forwards, still
+//! re-attaches its XDP program when it is detached from under it, and
+//! still takes ports removed and added live.
 
 mod xvsd_common;
 
@@ -146,5 +147,27 @@ fn running_xvsd_keeps_exactly_the_documented_capabilities_and_still_works() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(forwards(&ns, &h1, &h2, 2), "{}", d.log());
+
+    // Ports removed and added live after the drop: with every socket of
+    // the queue closed, the UMEM is registered again (`CAP_IPC_LOCK`), new
+    // AF_XDP sockets open (`CAP_NET_RAW`), XDP attaches (nothing).
+    let ctl = |args: &[&str]| {
+        let out = d.xvsctl(args);
+        assert!(
+            out.status.success(),
+            "xvsctl {args:?}: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            d.log()
+        );
+    };
+    for p in [&p1, &p2] {
+        ctl(&["detach", "blue", p]);
+        ctl(&["port", "del", p]);
+    }
+    for p in [&p1, &p2] {
+        ctl(&["port", "add", p, "--role", "access"]);
+        ctl(&["attach", "blue", p]);
+    }
+    assert!(forwards(&ns, &h1, &h2, 3), "{}", d.log());
     assert!(d.stop().success());
 }
