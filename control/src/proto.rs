@@ -588,8 +588,16 @@ fn validate(req: &Request) -> Result<(), ProtoError> {
             vtep: Some(_),
             ..
         } => bad("fdb add: `vlan` goes with `port`, not `vtep`".into()),
+        // A flood list also takes a multicast group (docs/config.md).
         Request::FloodAdd { vtep, .. }
-        | Request::FdbAdd {
+            if !crate::config::is_flood_group(vtep)
+                && (vtep.is_unspecified() || vtep.is_multicast() || vtep.is_loopback()) =>
+        {
+            bad(format!(
+                "{vtep} is not a unicast VTEP address or a usable multicast group"
+            ))
+        }
+        Request::FdbAdd {
             vtep: Some(vtep), ..
         } if vtep.is_unspecified() || vtep.is_multicast() || vtep.is_loopback() => {
             bad(format!("{vtep} is not a unicast VTEP address"))

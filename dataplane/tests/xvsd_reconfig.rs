@@ -28,6 +28,7 @@ const BCAST: [u8; 6] = [0xff; 6];
 const LOCAL_VTEP: &str = "10.77.0.1";
 const REMOTE_VTEP: &str = "10.77.0.2";
 const REMOTE_MAC: &str = "02:00:00:00:77:02";
+const GROUP: &str = "239.7.7.7";
 
 fn ok(d: &Xvsd, args: &[&str]) -> String {
     let out = d.xvsctl(args);
@@ -129,9 +130,16 @@ fn exchange(
     })
 }
 
-/// VXLAN (IPv4, UDP 4789) frames carrying VNI `vni` that `sock` receives
-/// within `wait`, while `send` is called every 200 ms.
-fn vxlan_seen(ns: &Netns, hup: &str, h1: &str, f: Vec<u8>, vni: u32, wait: Duration) -> bool {
+/// Whether `hup` sees `f` encapsulated (IPv4, UDP 4789, VNI `vni`, to
+/// `dst`) within `wait`, while `h1` sends it every 200 ms.
+fn vxlan_seen(
+    ns: &Netns,
+    (hup, h1): (&str, &str),
+    f: Vec<u8>,
+    (vni, dst): (u32, &str),
+    wait: Duration,
+) -> bool {
+    let dst: std::net::Ipv4Addr = dst.parse().unwrap();
     let (hup, h1) = (hup.to_owned(), h1.to_owned());
     ns.run(move || {
         let rx = RawSocket::open(&hup);
@@ -143,6 +151,7 @@ fn vxlan_seen(ns: &Netns, hup: &str, h1: &str, f: Vec<u8>, vni: u32, wait: Durat
                 b.len() >= 50 + 14
                     && b[12..14] == [0x08, 0x00]
                     && b[23] == 17
+                    && b[30..34] == dst.octets()
                     && b[36..38] == 4789u16.to_be_bytes()
                     && u32::from_be_bytes([0, b[46], b[47], b[48]]) == vni
                     && b[50..] == f[..]
@@ -277,7 +286,13 @@ fn every_mutating_verb_round_trips_and_traffic_follows() {
     assert_eq!(dump(&d), want);
     let b = frame(BCAST, M1, 5, 100);
     assert!(
-        vxlan_seen(&ns, &hup, &h1, b.clone(), 100, Duration::from_secs(6)),
+        vxlan_seen(
+            &ns,
+            (&hup, &h1),
+            b.clone(),
+            (100, REMOTE_VTEP),
+            Duration::from_secs(6)
+        ),
         "no VXLAN copy to {REMOTE_VTEP} after flood add"
     );
     assert!(show(&d)["next_hops"].get(REMOTE_VTEP).is_some());
@@ -285,7 +300,13 @@ fn every_mutating_verb_round_trips_and_traffic_follows() {
     bd(&mut want, "blue").flood.clear();
     assert_eq!(dump(&d), want);
     assert!(
-        !vxlan_seen(&ns, &hup, &h1, b, 100, Duration::from_millis(600)),
+        !vxlan_seen(
+            &ns,
+            (&hup, &h1),
+            b.clone(),
+            (100, REMOTE_VTEP),
+            Duration::from_millis(600)
+        ),
         "VXLAN copy after flood del"
     );
     assert!(fails(&d, &["flood", "del", "blue", REMOTE_VTEP]).contains("not in"));
@@ -295,6 +316,43 @@ fn every_mutating_verb_round_trips_and_traffic_follows() {
         assert!(Instant::now() < end, "{REMOTE_VTEP} still in next_hops");
         std::thread::sleep(Duration::from_millis(200));
     }
+
+    // A multicast flood group: joined on the uplink, floods go to it; and
+    // left again. (A group needs learn_from_any_vtep: its senders are not
+    // in the flood list. The config says so live too.)
+    let err = fails(&d, &["flood", "add", "blue", GROUP]);
+    assert!(err.contains("learn_from_any_vtep"), "{err}");
+    assert_eq!(dump(&d), want);
+    let mut open_blue = want.clone();
+    bd(&mut open_blue, "blue").learn_from_any_vtep = true;
+    let path = std::env::temp_dir().join(unique_name("ob"));
+    std::fs::write(&path, open_blue.to_toml()).unwrap();
+    ok(&d, &["config", "apply", path.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&path);
+    want = open_blue;
+    assert_eq!(dump(&d), want);
+    let joined = |ns: &Netns| {
+        let out = ns.ip(&["maddr", "show", "dev", &up]);
+        String::from_utf8_lossy(&out.stdout).contains(GROUP)
+    };
+    ok(&d, &["flood", "add", "blue", GROUP]);
+    bd(&mut want, "blue").flood = vec![GROUP.parse().unwrap()];
+    assert_eq!(dump(&d), want);
+    assert!(joined(&ns), "uplink did not join {GROUP}");
+    assert!(
+        vxlan_seen(
+            &ns,
+            (&hup, &h1),
+            b.clone(),
+            (100, GROUP),
+            Duration::from_secs(6)
+        ),
+        "no VXLAN copy to {GROUP} after flood add"
+    );
+    ok(&d, &["flood", "del", "blue", GROUP]);
+    bd(&mut want, "blue").flood.clear();
+    assert_eq!(dump(&d), want);
+    assert!(!joined(&ns), "uplink still in {GROUP}");
 
     // fdb add | del | flush
     ok(
@@ -373,7 +431,7 @@ fn config_apply_switches_atomically_or_changes_nothing() {
     let (ns, [up, _hup], pairs) = topology("xa", 3, 1);
     let ([p1, h1], [p2, h2], [p3, h3]) = (pairs[0].clone(), pairs[1].clone(), pairs[2].clone());
     let d = Xvsd::start(&ns, &base_config(&up, &p1, &p2), &["--xdp-mode", "native"]);
-    let dir = std::env::temp_dir().join(unique_name("xapply"));
+    let dir = std::env::temp_dir().join(unique_name("xa"));
     std::fs::create_dir_all(&dir).unwrap();
     let apply = |name: &str, text: &str| {
         let path = dir.join(name);
