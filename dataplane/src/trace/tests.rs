@@ -342,3 +342,61 @@ fn a_vxlan_frame_built_for_tracing_carries_the_inner_frame() {
     assert_eq!(&f[50..], &inner[..]);
     assert!(summary(&f).contains("VXLAN vni 100"), "{}", summary(&f));
 }
+
+#[test]
+fn unicast_to_an_ipv6_vtep_has_a_valid_udp_checksum_and_hop_limit() {
+    let text = CONFIG
+        .replace(
+            r#"local_ips = ["192.0.2.10"]"#,
+            r#"local_ips = ["2001:db8::10"]"#,
+        )
+        .replace(
+            r#"flood = ["192.0.2.1", "192.0.2.2"]"#,
+            r#"flood = ["2001:db8::1"]"#,
+        );
+    let model = Model::from_config(&Config::parse(&text).unwrap()).unwrap();
+    let (mut owner, mut reps, _) = fdb::new(FdbConfig::default(), 2);
+    let mut learner = reps.pop().unwrap();
+    let mut engine = Engine::new(
+        reps.pop().unwrap(),
+        model.engine_bridge_domains(),
+        model.encap_config(UPLINK_MAC, 1500),
+    );
+    let v6: IpAddr = "2001:db8::1".parse().unwrap();
+    engine.set_next_hop(v6, Some(HOP_MAC));
+    learner.learn(BD, mac(2), Location::Vtep(v6), NOW);
+    owner.process(NOW);
+    let frame = udp(mac(1), mac(2));
+    let meta = FrameMeta {
+        bd: BD,
+        ingress: Ingress::Local(vm(1)),
+    };
+    let t = explain(&engine, &meta, &frame, |s, l, d| {
+        Some(owner.preview(s, l, d, NOW))
+    });
+    let out = sent(&t);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].1.len(), 70 + frame.len());
+    let h = PacketHeaders::from_ethernet_slice(&out[0].1).unwrap();
+    let Some(NetHeaders::Ipv6(ip, _)) = &h.net else {
+        panic!("outer IPv6 expected: {:?}", h.net)
+    };
+    assert_eq!(ip.hop_limit, 33);
+    assert_eq!(
+        ip.source,
+        "2001:db8::10"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets()
+    );
+    let Some(TransportHeader::Udp(u)) = &h.transport else {
+        panic!("outer UDP expected")
+    };
+    assert_eq!(
+        u.checksum,
+        u.calc_checksum_ipv6(ip, h.payload.slice()).unwrap()
+    );
+    let o = outer_headers(&out[0].1).unwrap();
+    assert_eq!((o.dst_ip, o.ttl, o.df), (v6, 33, false));
+    assert_ne!(o.udp_checksum, 0);
+}
