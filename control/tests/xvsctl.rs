@@ -265,10 +265,7 @@ fn trace_builds_the_frame_sends_it_and_prints_the_answer() {
     );
     assert!(text.contains("Ingress   vtep 192.0.2.1 vni 100"), "{text}");
     assert!(text.contains("Decision  unicast"), "{text}");
-    assert!(
-        text.contains("1. tap-vm2: sent, 26 bytes"),
-        "{text}"
-    );
+    assert!(text.contains("1. tap-vm2: sent, 26 bytes"), "{text}");
     assert!(text.contains("push 802.1Q vlan 10"), "{text}");
     assert!(
         text.contains("nothing was sent, learned or counted"),
