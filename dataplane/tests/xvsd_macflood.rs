@@ -291,10 +291,17 @@ fn million_mac_flood_stays_at_the_cap_with_bounded_memory_and_learned_hosts_keep
 
     // Logged, rate-limited.
     let log = d.log();
-    let lines = log
+    let cap_lines: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("bridge domain at its MAC cap"))
-        .count() as u64;
+        .collect();
+    assert!(
+        cap_lines
+            .iter()
+            .all(|l| l.contains("suppressed=") && l.contains("max=4096")),
+        "a cap line without its cap or suppressed count:\n{log}"
+    );
+    let lines = cap_lines.len() as u64;
     let bound = started.elapsed().as_secs() / 5 + 2;
     assert!(lines >= 1, "the cap was never logged:\n{log}");
     assert!(

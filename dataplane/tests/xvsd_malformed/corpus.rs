@@ -646,6 +646,8 @@ pub fn corpus() -> Vec<Hostile> {
         h("acc_untagged_control", Access, SWITCHED, acc(&[], A_UNTAG)),
         h("acc_vlan_10_control", Access, POPPED, acc(&[10], A_V10)),
         // ------------------------------------------ access: short and cut
+        // (Below 14 bytes nothing can be sent: AF_PACKET refuses with
+        // EINVAL, see ebpf/tests/attach_veth.rs; 14 to 59 bytes arrive.)
         h(
             "acc_ethernet_header_only",
             Access,
