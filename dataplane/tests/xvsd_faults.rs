@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use xvs_control::proto::{Reply, Request};
 use xvs_testkit::{enter, privileged, unique_name, Netns, RawSocket};
-use xvsd_common::{frame, is_test_frame, quiet_netns, seq_of, veth, Xvsd};
+use xvsd_common::{counter, frame, is_test_frame, quiet_netns, seq_of, veth, Xvsd};
 
 const M1: [u8; 6] = [0x02, 0, 0, 0, 0x52, 1];
 const M2: [u8; 6] = [0x02, 0, 0, 0, 0x52, 2];
@@ -329,6 +329,7 @@ fn deleted_access_port_is_reported_and_the_others_lose_nothing() {
         d.log()
     );
     std::thread::sleep(Duration::from_millis(500));
+    let free_before = counter(&d.stats(), "worker", "0", "umem_frames_free");
     ns.ip(&["link", "del", "dev", p3]);
     wait_state(&d, p3, "gone", Duration::from_secs(2));
     assert!(
@@ -366,6 +367,15 @@ fn deleted_access_port_is_reported_and_the_others_lose_nothing() {
         "frames lost between the two remaining ports (sent {sent})"
     );
     assert_eq!(got, want);
+    // The frames flooded to the deleted port after it went are back in
+    // the pool (its sockets were closed), not stuck on a dead TX ring.
+    let free_after = counter(&d.stats(), "worker", "0", "umem_frames_free");
+    assert!(
+        free_after + 64 >= free_before,
+        "UMEM frames lost to the deleted port: {free_before} free before, {free_after} after\n{}",
+        d.log()
+    );
+    assert!(d.log().contains("socket closed"), "{}", d.log());
     assert!(d.stop().success());
 }
 

@@ -182,6 +182,11 @@ fn run(args: &Args) -> Result<()> {
     let watchdog = watch::spawn(classifier.clone(), watched.clone(), stop.clone())?;
     let hops: nexthop::HopTable = Arc::new(Mutex::new(BTreeMap::new()));
     let shared: live::SharedModel = Arc::new(RwLock::new(Arc::new(model.clone())));
+    watched.on_gone(watch::closing_sockets(
+        shared.clone(),
+        classifier.clone(),
+        links.iter().map(|l| l.io.clone()).collect(),
+    ));
     let nexthop_thread = nexthop::spawn(
         shared.clone(),
         fdb_control.clone(),

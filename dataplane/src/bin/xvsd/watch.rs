@@ -9,7 +9,9 @@
 //!   detached the program, the other ports keep forwarding. xvsd does not
 //!   re-open a port whose interface was deleted (a new interface with the
 //!   same name is a new device): `xvsctl port del` + `port add`, or a
-//!   restart, takes it back;
+//!   restart, takes it back. Its sockets are closed on every worker
+//!   ([`closing_sockets`]), which takes back the frames left on their
+//!   rings;
 //! * its administrative and carrier state (`SIOCGIFFLAGS`): `up` or `down`,
 //!   transitions logged. Nothing needs re-doing after down/up: the
 //!   bpf_link and the AF_XDP sockets survive it;
@@ -33,8 +35,13 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::Context;
+use crossbeam_channel::{bounded, Sender};
 use xvs_dataplane::daemon::netdev;
+use xvs_dataplane::xsk::PortId;
 use xvs_ebpf::{Attachment, Classifier, XdpMode};
+
+use crate::live::SharedModel;
+use crate::worker::IoCommand;
 
 /// How often every port is checked.
 pub const PERIOD: Duration = Duration::from_millis(250);
@@ -138,13 +145,32 @@ impl Watched {
     }
 }
 
+/// What to do about a port whose interface was deleted, given its name.
+/// Runs on the watchdog thread: quick, and never waiting for the control
+/// path (which may hold the list).
+pub type GoneHook = Box<dyn Fn(&str) + Send + Sync>;
+
 /// The ports the watchdog looks after. Cloning shares the list.
-#[derive(Debug, Clone, Default)]
-pub struct Watchlist(Arc<Mutex<Vec<Watched>>>);
+#[derive(Clone, Default)]
+pub struct Watchlist {
+    ports: Arc<Mutex<Vec<Watched>>>,
+    gone: Arc<Mutex<Option<GoneHook>>>,
+}
+
+impl std::fmt::Debug for Watchlist {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.lock().iter()).finish()
+    }
+}
 
 impl Watchlist {
     fn lock(&self) -> MutexGuard<'_, Vec<Watched>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.ports.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `hook` for every port found deleted from now on.
+    pub fn on_gone(&self, hook: GoneHook) {
+        *self.gone.lock().unwrap_or_else(|p| p.into_inner()) = Some(hook);
     }
 
     /// Starts watching a port.
@@ -154,7 +180,6 @@ impl Watchlist {
 
     /// Stops watching the port named `name` and returns it (dropping it
     /// detaches its program).
-    #[allow(dead_code)] // for live `port del`
     pub fn remove(&self, name: &str) -> Option<Watched> {
         let mut l = self.lock();
         let i = l.iter().position(|w| w.name == name)?;
@@ -180,10 +205,11 @@ fn name_of(ifindex: u32) -> Option<String> {
     Some(name.to_string_lossy().into_owned())
 }
 
-/// Checks one port; repairs its attachment if needed.
-fn check(cls: &Classifier, w: &mut Watched) {
+/// Checks one port; repairs its attachment if needed. True when its
+/// interface was found deleted just now.
+fn check(cls: &Classifier, w: &mut Watched) -> bool {
     if w.health.state() == LinkState::Gone {
-        return;
+        return false;
     }
     let Some(now_name) = name_of(w.ifindex) else {
         w.health.set(LinkState::Gone);
@@ -196,13 +222,13 @@ fn check(cls: &Classifier, w: &mut Watched) {
              ports keep forwarding); `xvsctl port del` it, or re-create the interface and \
              `port add` it again"
         );
-        return;
+        return true;
     };
     let state = match netdev::flags(&now_name) {
         Ok(f) if f & libc::IFF_UP != 0 && f & libc::IFF_RUNNING != 0 => LinkState::Up,
         Ok(_) => LinkState::Down,
         // Deleted between the two calls: the next check says so.
-        Err(_) => return,
+        Err(_) => return false,
     };
     let was = w.health.set(state);
     match (was, state) {
@@ -227,7 +253,7 @@ fn check(cls: &Classifier, w: &mut Watched) {
         None => false,
     };
     if ok {
-        return;
+        return false;
     }
     if let Some(old) = w.attachment.take() {
         tracing::warn!(
@@ -256,6 +282,7 @@ fn check(cls: &Classifier, w: &mut Watched) {
             }
         }
     }
+    false
 }
 
 /// Starts the watchdog over `list`; it stops when `stop` is set.
@@ -268,11 +295,54 @@ pub fn spawn(
         .name("xvs-watch".into())
         .spawn(move || {
             while !stop.load(Ordering::Relaxed) {
-                for w in list.lock().iter_mut() {
-                    check(&cls, w);
+                let gone: Vec<String> = list
+                    .lock()
+                    .iter_mut()
+                    .filter_map(|w| check(&cls, w).then(|| w.name.clone()))
+                    .collect();
+                if !gone.is_empty() {
+                    let hook = list.gone.lock().unwrap_or_else(|p| p.into_inner());
+                    for name in &gone {
+                        if let Some(h) = hook.as_ref() {
+                            h(name);
+                        }
+                    }
                 }
                 std::thread::sleep(PERIOD);
             }
         })
         .context("spawning the port watchdog")
+}
+
+/// The hook xvsd installs: a deleted port's sockets are taken out of the
+/// XSKMAP and closed on every worker, so the frames on their rings (which
+/// an unbound socket never gives back) return to the pool and nothing is
+/// queued to them any more. The workers answer on their own; nobody waits.
+pub fn closing_sockets(
+    model: SharedModel,
+    cls: Arc<Classifier>,
+    workers: Vec<Sender<IoCommand>>,
+) -> GoneHook {
+    Box::new(move |name| {
+        let id = {
+            let m = model.read().unwrap_or_else(|p| p.into_inner());
+            m.ports().iter().find(|p| p.name == name).map(|p| p.id.0)
+        };
+        let Some(id) = id else { return };
+        for q in 0..workers.len() {
+            let _ = cls.remove_xsk(u32::from(id), q as u32);
+        }
+        for (q, w) in workers.iter().enumerate() {
+            let (reply, _) = bounded(1);
+            if w.send(IoCommand::Close {
+                port: PortId::new(id),
+                reply,
+            })
+            .is_err()
+            {
+                tracing::warn!(port = %name, queue = q, "worker gone: socket left open");
+            }
+        }
+        tracing::info!(port = %name, "closing the deleted port's sockets");
+    })
 }
