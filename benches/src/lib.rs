@@ -25,6 +25,10 @@ pub const BD: BdId = BdId(1);
 /// Receive buffers in the ring.
 const RING: usize = 64;
 
+/// How many frames ahead of the one processed [`Scenario::step`] receives
+/// and prefetches (less than [`RING`]).
+pub const AHEAD: usize = 8;
+
 /// One benchmark scenario.
 pub struct Scenario {
     engine: Engine,
@@ -35,6 +39,9 @@ pub struct Scenario {
     pairs: Vec<(FrameMeta, MacAddr, MacAddr)>,
     tx: MemTx,
     next: usize,
+    /// Prefetch [`AHEAD`] frames ahead (default; `XVS_BENCH_PREFETCH=0`
+    /// turns it off, to compare).
+    prefetch: bool,
 }
 
 /// The remote VTEP `i` (192.0.2.1 + i).
@@ -111,13 +118,21 @@ impl Scenario {
     ) -> Scenario {
         assert!(pairs.len().is_power_of_two(), "{} pairs", pairs.len());
         let frame = udp_frame(mac(0), mac(1), 1000, BENCH_FRAME);
+        let mut bufs: Vec<Vec<u8>> = (0..RING).map(|_| in_buffer(&frame)).collect();
+        // The first frames are "received" before the first step.
+        for (i, buf) in bufs.iter_mut().enumerate().take(AHEAD) {
+            let (_, src, dst) = pairs[i % pairs.len()];
+            buf[HEADROOM..HEADROOM + 6].copy_from_slice(&dst.0);
+            buf[HEADROOM + 6..HEADROOM + 12].copy_from_slice(&src.0);
+        }
         Scenario {
             engine,
             _owner: owner,
-            bufs: (0..RING).map(|_| in_buffer(&frame)).collect(),
+            bufs,
             pairs,
             tx: MemTx::new(spares, FRAME_SIZE),
             next: 0,
+            prefetch: std::env::var("XVS_BENCH_PREFETCH").map_or(true, |v| v != "0"),
         }
     }
 
@@ -183,14 +198,26 @@ impl Scenario {
     }
 
     /// Runs the next frame through the engine.
+    ///
+    /// Like a worker with a batch in hand, it first "receives" the frame
+    /// [`AHEAD`] places later (writes its MACs into its buffer) and asks the
+    /// engine to prefetch that frame's FDB slots, then processes the frame
+    /// received [`AHEAD`] steps ago.
     #[inline]
     pub fn step(&mut self) -> Verdict {
         // `pairs.len()` is a power of two (or 1): no division per frame.
-        let (meta, src, dst) = self.pairs[self.next & (self.pairs.len() - 1)];
-        let buf = &mut self.bufs[self.next % RING];
-        self.next = self.next.wrapping_add(1);
+        let mask = self.pairs.len() - 1;
+        let ahead = self.next.wrapping_add(AHEAD);
+        let (meta, src, dst) = self.pairs[ahead & mask];
+        let buf = &mut self.bufs[ahead % RING];
         buf[HEADROOM..HEADROOM + 6].copy_from_slice(&dst.0);
         buf[HEADROOM + 6..HEADROOM + 12].copy_from_slice(&src.0);
+        if self.prefetch {
+            self.engine.prefetch(meta.bd, &buf[HEADROOM..]);
+        }
+        let meta = self.pairs[self.next & mask].0;
+        let buf = &mut self.bufs[self.next % RING];
+        self.next = self.next.wrapping_add(1);
         self.tx.clear();
         self.engine
             .process(&meta, buf, HEADROOM, BENCH_FRAME, &mut self.tx)

@@ -14,7 +14,7 @@ use crate::decide::{decide, Decision, DropReason, Egress, FrameMeta, Ingress};
 use crate::fdb::{FdbReplica, LearnOutcome, Tick};
 use crate::rewrite::{push_vlan, EncapParams, EncapTemplate, RewriteError};
 use crate::storm::StormControl;
-use crate::types::{MacAddr, PortId, Vni};
+use crate::types::{BdId, MacAddr, PortId, Vni};
 use crate::wire::{ethernet, vxlan};
 
 mod vtep_map;
@@ -435,6 +435,25 @@ impl Engine {
             }
             None => {
                 self.templates.remove(vtep);
+            }
+        }
+    }
+
+    /// Starts loading what [`process`](Self::process) will read first for
+    /// the frame `frame` (from its first byte: the Ethernet header) of
+    /// bridge domain `bd` — the FDB slots of its source and destination MACs
+    /// — without waiting. Called for the frames of a batch a few frames
+    /// ahead of processing them, it lets their cache misses overlap (a large
+    /// FDB does not fit in the cache). Does nothing for a frame too short to
+    /// have both MACs.
+    #[inline]
+    pub fn prefetch(&self, bd: BdId, frame: &[u8]) {
+        if let Some(macs) = frame.get(..12) {
+            let dst = MacAddr::from_bytes(&macs[..6]);
+            let src = MacAddr::from_bytes(&macs[6..]);
+            self.replica.prefetch(bd, src);
+            if !dst.is_multicast() {
+                self.replica.prefetch(bd, dst);
             }
         }
     }

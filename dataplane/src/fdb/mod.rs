@@ -24,6 +24,7 @@
 
 mod owner;
 mod replica;
+mod slots;
 mod table;
 mod verdict;
 

@@ -4,10 +4,11 @@
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
-use hashbrown::{HashMap, HashSet};
+use hashbrown::HashSet;
 
+use super::slots::SlotTable;
 use super::{EntryKind, FdbKey, Tick, ToOwner, ToReplica};
-use crate::types::{BdId, Location, MacAddr};
+use crate::types::{Attachment, BdId, Location, MacAddr, PortId};
 
 #[derive(Clone, Copy, Debug)]
 struct Entry {
@@ -18,6 +19,14 @@ struct Entry {
     /// Last time this worker told the owner about the MAC.
     last_sent: Tick,
 }
+
+/// What the empty slots of the table hold (never read as an entry).
+const FILLER: Entry = Entry {
+    loc: Location::Local(Attachment::untagged(PortId(0))),
+    kind: EntryKind::Learned,
+    held_until: Tick(0),
+    last_sent: Tick(0),
+};
 
 /// What [`FdbReplica::learn`] did with a source MAC.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -43,7 +52,7 @@ pub enum LearnOutcome {
 /// A worker's replica of the FDB.
 pub struct FdbReplica {
     worker: usize,
-    table: HashMap<FdbKey, Entry>,
+    table: SlotTable<Entry>,
     full: HashSet<BdId>,
     to_owner: Sender<ToOwner>,
     inbox: Receiver<ToReplica>,
@@ -59,7 +68,7 @@ impl FdbReplica {
     ) -> FdbReplica {
         FdbReplica {
             worker,
-            table: HashMap::new(),
+            table: SlotTable::new(FILLER),
             full: HashSet::new(),
             to_owner,
             inbox,
@@ -91,19 +100,21 @@ impl FdbReplica {
                 kind,
                 held_until,
             } => {
-                self.table
-                    .entry(key)
-                    .and_modify(|e| {
-                        e.loc = loc;
-                        e.kind = kind;
-                        e.held_until = held_until;
-                    })
-                    .or_insert(Entry {
-                        loc,
-                        kind,
-                        held_until,
-                        last_sent: Tick(0),
-                    });
+                if let Some(e) = self.table.get_mut(&key) {
+                    e.loc = loc;
+                    e.kind = kind;
+                    e.held_until = held_until;
+                } else {
+                    self.table.insert(
+                        key,
+                        Entry {
+                            loc,
+                            kind,
+                            held_until,
+                            last_sent: Tick(0),
+                        },
+                    );
+                }
             }
             ToReplica::Remove { key } => {
                 self.table.remove(&key);
@@ -119,6 +130,16 @@ impl FdbReplica {
                 }
             }
         }
+    }
+
+    /// Starts loading the table slot of `mac` in `bd` into the cache
+    /// without waiting for it, so that a later [`lookup`](Self::lookup) or
+    /// [`learn`](Self::learn) of it finds it there. A worker calls this for
+    /// the frames of a batch before processing them: their cache misses then
+    /// overlap instead of coming one after another.
+    #[inline(always)]
+    pub fn prefetch(&self, bd: BdId, mac: MacAddr) {
+        self.table.prefetch(&FdbKey::new(bd, mac));
     }
 
     /// Where `mac` lives in `bd`, if known.
@@ -212,7 +233,7 @@ impl FdbReplica {
 
     /// True when the replica has no entries.
     pub fn is_empty(&self) -> bool {
-        self.table.is_empty()
+        self.table.len() == 0
     }
 
     /// Reserves room for `n` more entries, so learning does not allocate.
@@ -223,11 +244,7 @@ impl FdbReplica {
     /// Every entry as (key, location, kind), sorted by key: for tests and
     /// debugging, not the per-packet path.
     pub fn snapshot(&self) -> Vec<(FdbKey, Location, EntryKind)> {
-        let mut v: Vec<_> = self
-            .table
-            .iter()
-            .map(|(k, e)| (*k, e.loc, e.kind))
-            .collect();
+        let mut v: Vec<_> = self.table.iter().map(|(k, e)| (k, e.loc, e.kind)).collect();
         v.sort_by_key(|(k, _, _)| *k);
         v
     }
