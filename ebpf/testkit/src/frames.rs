@@ -99,7 +99,7 @@ pub fn vxlan_payload(vni: u32, inner: &[u8]) -> Vec<u8> {
     p
 }
 
-/// Ethernet / [VLAN…] / IPv4 / UDP(sport → dport) / payload.
+/// Ethernet / (VLAN tags) / IPv4 / UDP(sport → dport) / payload.
 pub fn udp4(vlans: &[u16], src: Ipv4Addr, dst: Ipv4Addr, dport: u16, payload: &[u8]) -> Vec<u8> {
     let mut f = Vec::new();
     let eth = PacketBuilder::ethernet2(OUTER_SRC_MAC, OUTER_DST_MAC);
@@ -124,7 +124,7 @@ pub fn udp4(vlans: &[u16], src: Ipv4Addr, dst: Ipv4Addr, dport: u16, payload: &[
     f
 }
 
-/// Ethernet / [VLAN] / IPv6 / UDP(sport → dport) / payload.
+/// Ethernet / (VLAN tag) / IPv6 / UDP(sport → dport) / payload.
 pub fn udp6(vlans: &[u16], src: Ipv6Addr, dst: Ipv6Addr, dport: u16, payload: &[u8]) -> Vec<u8> {
     let mut f = Vec::new();
     let eth = PacketBuilder::ethernet2(OUTER_SRC_MAC, OUTER_DST_MAC);
@@ -230,7 +230,7 @@ pub fn tagged(vlans: &[(EtherType, u16, u8)], ether_type: EtherType, payload: &[
     f
 }
 
-/// A local VM's frame: Ethernet / [tags] / IPv4 / UDP, from etherparse.
+/// A local VM's frame: Ethernet / (tags) / IPv4 / UDP, from etherparse.
 pub fn vm_frame(vlans: &[u16]) -> Vec<u8> {
     let mut f = Vec::new();
     let eth = PacketBuilder::ethernet2(VM1, VM2);
