@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use xvs_control::proto::{FdbEntry, Reply, Request};
 use xvs_testkit::{privileged, unique_name, RawSocket};
-use xvsd_common::{frame, quiet_netns, recv_test, veth, Xvsd};
+use xvsd_common::{counter, frame, quiet_netns, recv_test, veth, Xvsd};
 
 const M1: [u8; 6] = [0x02, 0, 0, 0, 0x71, 1];
 const M2: [u8; 6] = [0x02, 0, 0, 0, 0x71, 2];
@@ -88,7 +88,11 @@ fn trace_explains_frames_and_changes_nothing() {
          [[bridge_domain]]\nname = \"blue\"\nvni = 100\nflood = [\"192.0.2.1\"]\n\
          attach = [{{ port = \"{p1}\" }}, {{ port = \"{p2}\", vlan = 10 }}]\n"
     );
-    let d = Xvsd::start(&ns, &config, &["--xdp-mode", "native"]);
+    let d = Xvsd::start(
+        &ns,
+        &config,
+        &["--xdp-mode", "native", "--metrics", "127.0.0.1:9418"],
+    );
 
     // M1 learned at p1 by real traffic; M3 static behind the VTEP.
     let hh1 = h1.clone();
@@ -115,6 +119,23 @@ fn trace_explains_frames_and_changes_nothing() {
     // Counters settle (workers publish every 200 ms, socket stats every 1 s).
     std::thread::sleep(Duration::from_millis(1500));
     let fdb_before = fdb(&d);
+    // The bridge domain's FDB size, in stats and as a Prometheus gauge.
+    let stats = d.stats();
+    assert_eq!(counter(&stats, "bd", "blue", "fdb_entries"), 2, "{stats:?}");
+    assert_eq!(counter(&stats, "bd", "blue", "fdb_learned"), 1);
+    let metrics = ns.run(|| {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect("127.0.0.1:9418").expect("metrics port");
+        s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).expect("metrics response");
+        text
+    });
+    assert!(
+        metrics.contains("# TYPE xvs_bd_fdb_entries gauge")
+            && metrics.contains("xvs_bd_fdb_entries{instance=\"blue\"} 2"),
+        "{metrics}"
+    );
     let stats_idle = d.stats();
     std::thread::sleep(Duration::from_millis(1500));
     let stats_before = d.stats();
