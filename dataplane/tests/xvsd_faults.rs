@@ -193,6 +193,13 @@ fn has_xdp(ns: &Netns, iface: &str) -> bool {
     String::from_utf8_lossy(&out.stdout).contains("prog/xdp")
 }
 
+/// True while `bpftool link show id ID` finds the link.
+fn bpf_link_exists(ns: &Netns, id: &str) -> bool {
+    ns.exec_status("bpftool", &["link", "show", "id", id])
+        .status
+        .success()
+}
+
 #[test]
 fn kill_9_leaves_no_program_and_a_restart_forwards_within_2_s() {
     if !privileged("kill_9_leaves_no_program_and_a_restart_forwards_within_2_s") {
@@ -210,6 +217,21 @@ fn kill_9_leaves_no_program_and_a_restart_forwards_within_2_s() {
         d.log()
     );
 
+    let links: Vec<String> = [p1, p2]
+        .iter()
+        .map(|p| {
+            show_port(&d, p)["xdp_link"]
+                .as_u64()
+                .expect("xdp_link")
+                .to_string()
+        })
+        .collect();
+    for l in &links {
+        assert!(
+            bpf_link_exists(&ns, l),
+            "link {l} not there before the kill"
+        );
+    }
     let st = d.kill9();
     assert!(!st.success(), "{st}");
     // The bpf_links died with the process: nothing stays attached.
@@ -221,6 +243,16 @@ fn kill_9_leaves_no_program_and_a_restart_forwards_within_2_s() {
         !has_xdp(&ns, p1) && !has_xdp(&ns, p2),
         "an XDP program outlived xvsd's SIGKILL"
     );
+    let end = Instant::now() + Duration::from_secs(2);
+    while links.iter().any(|l| bpf_link_exists(&ns, l)) && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for l in &links {
+        assert!(
+            !bpf_link_exists(&ns, l),
+            "bpf_link {l} outlived xvsd's SIGKILL"
+        );
+    }
     // No frame gets through a dead switch.
     std::thread::sleep(Duration::from_millis(200));
     let quiet_from = Instant::now();
