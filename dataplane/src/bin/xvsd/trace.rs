@@ -91,7 +91,10 @@ impl Shadow {
                 .map_err(|e| err(&p.name, e))?;
             ports.push(ifindex);
         }
-        let vteps = vtep.local_ips.clone();
+        // Our addresses, and the multicast flood groups (VXLAN to one is
+        // decapsulated like VXLAN to us: as `setup` programs them).
+        let mut vteps = vtep.local_ips.clone();
+        vteps.extend(model.flood_vteps().into_iter().filter(|g| g.is_multicast()));
         for ip in &vteps {
             cls.add_local_vtep(*ip).map_err(|e| err("local VTEP", e))?;
         }
