@@ -134,11 +134,24 @@ fn exchange(
 /// `dst`) within `wait`, while `h1` sends it every 200 ms.
 fn vxlan_seen(
     ns: &Netns,
-    (hup, h1): (&str, &str),
+    ends: (&str, &str),
     f: Vec<u8>,
     (vni, dst): (u32, &str),
     wait: Duration,
 ) -> bool {
+    vxlan_capture(ns, ends, f, (vni, dst, 4789), wait).is_some()
+}
+
+/// The first frame `hup` receives carrying `f` encapsulated (IPv4, UDP to
+/// `port`, VNI `vni`, to `dst`) within `wait`, while `h1` sends `f` every
+/// 200 ms.
+fn vxlan_capture(
+    ns: &Netns,
+    (hup, h1): (&str, &str),
+    f: Vec<u8>,
+    (vni, dst, port): (u32, &str, u16),
+    wait: Duration,
+) -> Option<Vec<u8>> {
     let dst: std::net::Ipv4Addr = dst.parse().unwrap();
     let (hup, h1) = (hup.to_owned(), h1.to_owned());
     ns.run(move || {
@@ -152,15 +165,15 @@ fn vxlan_seen(
                     && b[12..14] == [0x08, 0x00]
                     && b[23] == 17
                     && b[30..34] == dst.octets()
-                    && b[36..38] == 4789u16.to_be_bytes()
+                    && b[36..38] == port.to_be_bytes()
                     && u32::from_be_bytes([0, b[46], b[47], b[48]]) == vni
                     && b[50..] == f[..]
             });
-            if !got.is_empty() {
-                return true;
+            if let Some(g) = got.into_iter().next() {
+                return Some(g.bytes);
             }
         }
-        false
+        None
     })
 }
 
@@ -483,8 +496,8 @@ fn config_apply_switches_atomically_or_changes_nothing() {
         ("uplinks.toml", two_uplinks, "uplink"),
         (
             "vtep.toml",
-            next.replace("local_ips", "ttl = 9\nlocal_ips"),
-            "[vtep]",
+            next.replace("local_ips = [", "local_ips = [\"224.1.1.1\", "),
+            "vtep",
         ),
     ];
     for (name, text, why) in cases {
@@ -671,5 +684,81 @@ fn bridge_domain_churn_loses_no_frame_of_another_bridge_domain() {
         got, FRAMES,
         "blue lost frames during {rounds} rounds of BD churn"
     );
+    assert!(d.stop().success());
+}
+
+#[test]
+fn vtep_section_and_uplink_change_live() {
+    if !privileged("vtep_section_and_uplink_change_live") {
+        return;
+    }
+    let (ns, [up, hup], pairs) = topology("xv", 2, 1);
+    let ([p1, h1], [p2, _h2]) = (pairs[0].clone(), pairs[1].clone());
+    let config = format!(
+        "{}flood = [\"{REMOTE_VTEP}\"]\n",
+        base_config(&up, &p1, &p2)
+    );
+    let d = Xvsd::start(&ns, &config, &["--xdp-mode", "native"]);
+    let b = frame(BCAST, M1, 1, 100);
+    let wait = Duration::from_secs(6);
+    let outer = vxlan_capture(&ns, (&hup, &h1), b.clone(), (100, REMOTE_VTEP, 4789), wait)
+        .expect("VXLAN copy to the flood VTEP");
+    assert_eq!((outer[22], &outer[26..30]), (64, &[10, 77, 0, 1][..]));
+
+    // [vtep]: another source address, TTL and UDP port, live.
+    let mut want = dump(&d);
+    want.vtep.local_ips = vec!["10.77.0.3".parse().unwrap()];
+    want.vtep.ttl = 9;
+    want.vtep.udp_port = 4790;
+    let path = std::env::temp_dir().join(unique_name("vt"));
+    std::fs::write(&path, want.to_toml()).unwrap();
+    ok(&d, &["config", "apply", path.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(dump(&d), want);
+    let outer = vxlan_capture(&ns, (&hup, &h1), b.clone(), (100, REMOTE_VTEP, 4790), wait)
+        .expect("VXLAN copy on UDP 4790 after the [vtep] change");
+    assert_eq!((outer[22], &outer[26..30]), (9, &[10, 77, 0, 3][..]));
+
+    // The uplink goes: nothing is encapsulated, the VTEP is unreachable.
+    ok(&d, &["port", "del", &up]);
+    want.ports.retain(|p| p.name != up);
+    assert_eq!(dump(&d), want);
+    assert!(
+        vxlan_capture(
+            &ns,
+            (&hup, &h1),
+            b.clone(),
+            (100, REMOTE_VTEP, 4790),
+            Duration::from_millis(600)
+        )
+        .is_none(),
+        "encapsulated without an uplink"
+    );
+    let end = Instant::now() + Duration::from_secs(5);
+    loop {
+        let hop = show(&d)["next_hops"][REMOTE_VTEP]
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
+        if hop.contains("unreachable") {
+            break;
+        }
+        assert!(Instant::now() < end, "next hop without an uplink: {hop:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // And comes back (added live, as an uplink): encapsulation resumes.
+    ok(&d, &["port", "add", &up, "--role", "uplink"]);
+    want.ports.push(PortConfig {
+        name: up.clone(),
+        role: Role::Uplink,
+    });
+    assert_eq!(dump(&d), want);
+    let outer = vxlan_capture(&ns, (&hup, &h1), b.clone(), (100, REMOTE_VTEP, 4790), wait)
+        .expect("VXLAN copy after the uplink came back");
+    assert_eq!(outer[22], 9);
+    // A second uplink is still refused.
+    let err = fails(&d, &["port", "add", "upl2x", "--role", "uplink"]);
+    assert!(err.contains("uplink"), "{err}");
     assert!(d.stop().success());
 }

@@ -32,5 +32,5 @@ pub mod worker;
 
 pub use hops::HopState;
 pub use model::{frame_meta, Model, ModelError};
-pub use reconfig::{BdUpdate, Diff};
+pub use reconfig::{Diff, LiveUpdate};
 pub use worker::{NextHopUpdate, Worker, WorkerCounters};

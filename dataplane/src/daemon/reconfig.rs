@@ -1,6 +1,6 @@
 //! Live reconfiguration, the pure half: what changes between the running
-//! [`Model`] and the next one ([`Diff`]), and the bridge-domain updates a
-//! worker applies between batches ([`BdUpdate`]).
+//! [`Model`] and the next one ([`Diff`]), and the bridge-domain and
+//! encapsulation updates a worker applies between batches ([`LiveUpdate`]).
 //!
 //! xvsd turns every mutating control verb into "edit the running config,
 //! then apply the new config", and `config apply` into "apply this config";
@@ -15,13 +15,17 @@ use std::collections::BTreeMap;
 use crossbeam_channel::Sender;
 
 use crate::bridge::BridgeDomain;
+use crate::engine::EncapConfig;
 use crate::types::{Attachment, BdId};
 
 use super::model::{Model, Port};
 
-/// A change to one worker's bridge domains, applied between batches.
+/// A change to one worker's bridge domains or encapsulation settings,
+/// applied between batches.
 #[derive(Debug, Clone)]
-pub enum BdUpdate {
+pub enum LiveUpdate {
+    /// New encapsulation settings (`[vtep]` or the uplink changed).
+    Encap(EncapConfig),
     /// Adds a bridge domain or replaces the one with its id.
     Upsert(BridgeDomain),
     /// Removes a bridge domain (its frames are then dropped as
@@ -384,9 +388,9 @@ attach = [{ port = "vm2", vlan = 10 }]
         }
         .to_bytes();
         // blue removed: its frames are dropped as unknown-BD.
-        tx.send(BdUpdate::Remove(BdId(1))).unwrap();
+        tx.send(LiveUpdate::Remove(BdId(1))).unwrap();
         let (done, confirmed) = bounded(1);
-        tx.send(BdUpdate::Sync(done)).unwrap();
+        tx.send(LiveUpdate::Sync(done)).unwrap();
         assert!(io.inject(IoPort::new(1), &meta, &frame));
         w.run_batch(&mut io, Tick(1));
         confirmed
@@ -396,7 +400,7 @@ attach = [{ port = "vm2", vlan = 10 }]
         // Back, with vm2 attached too: the broadcast reaches vm2.
         let mut blue = Model::engine_bd(m.bd(BdId(1)).unwrap());
         blue.attachments.push(Attachment::untagged(PortId(2)));
-        tx.send(BdUpdate::Upsert(blue)).unwrap();
+        tx.send(LiveUpdate::Upsert(blue)).unwrap();
         assert!(io.inject(IoPort::new(1), &meta, &frame));
         w.run_batch(&mut io, Tick(2));
         assert_eq!(io.take_sent(IoPort::new(2)).len(), 1);

@@ -25,7 +25,7 @@ use crate::types::{BdId, MacAddr};
 use crate::xsk::{Frame, FrameIo, PortId, Spares};
 
 use super::model::frame_meta;
-use super::reconfig::BdUpdate;
+use super::reconfig::LiveUpdate;
 
 /// A change of the next hop towards one remote VTEP, from the next-hop
 /// thread to every worker.
@@ -70,7 +70,7 @@ pub struct Worker {
     engine: Engine,
     batch: usize,
     updates: Receiver<NextHopUpdate>,
-    bd_updates: Option<Receiver<BdUpdate>>,
+    bd_updates: Option<Receiver<LiveUpdate>>,
     vtep_ports: HashMap<IpAddr, PortId>,
     rx: Vec<Frame>,
     out: Vec<(PortId, Frame)>,
@@ -125,9 +125,9 @@ impl Worker {
         &self.counters
     }
 
-    /// Takes live bridge-domain changes from `rx` (applied between batches,
-    /// with the next-hop updates).
-    pub fn set_bd_updates(&mut self, rx: Receiver<BdUpdate>) {
+    /// Takes live bridge-domain and encapsulation changes from `rx`
+    /// (applied between batches, with the next-hop updates).
+    pub fn set_bd_updates(&mut self, rx: Receiver<LiveUpdate>) {
         self.bd_updates = Some(rx);
     }
 
@@ -227,14 +227,15 @@ impl Worker {
     }
 }
 
-/// One live bridge-domain change (see [`BdUpdate`]).
-fn apply_bd_update(engine: &mut Engine, u: BdUpdate) {
+/// One live change (see [`LiveUpdate`]).
+fn apply_bd_update(engine: &mut Engine, u: LiveUpdate) {
     match u {
-        BdUpdate::Upsert(bd) => engine.bridge_domains_mut().insert(bd),
-        BdUpdate::Remove(id) => {
+        LiveUpdate::Encap(e) => engine.set_encap_config(e),
+        LiveUpdate::Upsert(bd) => engine.bridge_domains_mut().insert(bd),
+        LiveUpdate::Remove(id) => {
             engine.bridge_domains_mut().remove(id);
         }
-        BdUpdate::Sync(done) => {
+        LiveUpdate::Sync(done) => {
             let _ = done.send(());
         }
     }

@@ -4,14 +4,17 @@
 //! running one ([`Diff`]), and applied in an order that never lets a frame
 //! reach something that is not ready for it:
 //!
-//! 1. **Check and acquire** (nothing visible yet): `[vtep]`, port roles and
-//!    the uplink cannot change live; every new port's interface must exist.
+//! 1. **Check and acquire** (nothing visible yet): a port's role cannot
+//!    change live; every new port's interface must exist (a new uplink's
+//!    MAC and MTU are read).
 //! 2. **New ports**: every worker opens a socket on its queue (between
 //!    batches) → XSKMAP → XDP attach → classifier port entry (only now are
 //!    the interface's frames switched).
-//!    Multicast flood groups new to the flood lists: added to the
-//!    classifier's local addresses (their VXLAN is decapsulated) and joined
-//!    on the uplink.
+//!    `[vtep]`: new local addresses and the UDP port go to the classifier;
+//!    workers get the new encapsulation settings (addresses, port, TTL, DF,
+//!    the uplink's MAC and MTU) and confirm. Multicast flood groups new to
+//!    the flood lists: added to the classifier's local addresses (their
+//!    VXLAN is decapsulated) and joined on the (new) uplink.
 //! 3. **Workers' bridge domains**: new and changed ones are upserted, and
 //!    the workers confirm (so a domain exists before frames are classified
 //!    into it). Untouched domains are not sent at all.
@@ -19,8 +22,10 @@
 //! 5. **Workers drop removed domains** (confirmed).
 //! 6. **FDB**: caps, flush of removed domains and of domains that lost an
 //!    attachment or their VNI, their static entries there.
-//!    Flood groups no flood list names any more stop being local
-//!    addresses (the uplink already left them in step 2).
+//!    Local addresses and flood groups no longer configured stop being
+//!    local addresses (the uplink already left the groups in step 2). A new
+//!    or removed uplink is handed to the next-hop thread, which resolves
+//!    every VTEP again (no uplink: all unreachable, their frames dropped).
 //! 7. **Removed ports**: classifier port entry → XSKMAP slots → XDP detach
 //!    → a grace period → every worker closes its socket and takes its frames
 //!    back (so no XSKMAP slot ever names a closed socket).
@@ -40,13 +45,15 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, Sender};
 use xvs_control::config::{Config, Role};
 use xvs_dataplane::daemon::mcast::UPLINK_GROUPS;
-use xvs_dataplane::daemon::{BdUpdate, Diff, Model};
+use xvs_dataplane::daemon::{netdev, Diff, LiveUpdate, Model};
+use xvs_dataplane::engine::EncapConfig;
 use xvs_dataplane::fdb::{EntryKind, FdbControl, FdbKey};
-use xvs_dataplane::types::{BdId, Location};
+use xvs_dataplane::types::{BdId, Location, MacAddr};
 use xvs_dataplane::xsk::PortId as IoPort;
 use xvs_ebpf::{Classifier, PortRole, XdpMode};
 
-use crate::setup::PortInfo;
+use crate::nexthop::UplinkCell;
+use crate::setup::{PortInfo, Uplink};
 use crate::watch::{Watched, Watchlist};
 use crate::worker::IoCommand;
 
@@ -65,7 +72,7 @@ pub type SharedModel = Arc<RwLock<Arc<Model>>>;
 /// A worker as live changes reach it.
 pub struct WorkerLink {
     /// Its bridge-domain updates.
-    pub bds: Sender<BdUpdate>,
+    pub bds: Sender<LiveUpdate>,
     /// Its socket commands.
     pub io: Sender<IoCommand>,
 }
@@ -90,6 +97,8 @@ pub struct Live {
     pub watched: Watchlist,
     /// How new ports attach.
     pub xdp_mode: XdpMode,
+    /// The uplink, shared with the next-hop thread.
+    pub uplink: Arc<UplinkCell>,
 }
 
 /// What to undo when a later step fails, newest last.
@@ -103,7 +112,7 @@ enum Undo {
     /// Remove a new port's classifier entry.
     Port(u32),
     /// Put the workers' bridge domains back.
-    Bds(Vec<BdUpdate>),
+    Bds(Vec<LiveUpdate>),
     /// Write back (or delete with `None`) a VNI entry.
     Vni(u32, Option<BdId>),
     /// Write back (or delete) an attachment entry.
@@ -112,6 +121,29 @@ enum Undo {
     LocalGroup(IpAddr),
     /// Put the uplink's group memberships back (uplink ifindex, groups).
     Memberships(u32, Vec<IpAddr>),
+    /// Forget a local VTEP address added live.
+    LocalVtep(IpAddr),
+    /// Put the VXLAN UDP port back.
+    UdpPort(u16),
+}
+
+/// The encapsulation settings of `m` with `uplink` (none: a zero source MAC
+/// and 1500 bytes, as at start).
+fn encap_of(m: &Model, uplink: Option<&Uplink>) -> EncapConfig {
+    let (mac, mtu) = uplink.map_or((MacAddr::ZERO, 1500), |u| (u.mac, u.mtu as usize));
+    m.encap_config(mac, mtu)
+}
+
+/// The change being applied.
+struct Next<'a> {
+    /// The new model.
+    model: &'a Model,
+    /// What differs from the running one.
+    diff: &'a Diff,
+    /// Interface index of every added port, in `diff.ports_added` order.
+    ifindexes: &'a [u32],
+    /// The uplink after the change.
+    uplink: Option<Uplink>,
 }
 
 /// The multicast groups among every flood list of `m`, sorted.
@@ -137,43 +169,43 @@ impl Live {
         let old = self.model.clone();
         let new = old.evolve(&config).map_err(|e| e.to_string())?;
         let d = Diff::between(&old, &new);
-        if d.vtep_changed {
-            return Err(
-                "the [vtep] section cannot change while xvsd runs (restart xvsd with \
-                 the new file)"
-                    .into(),
-            );
-        }
         if let Some(name) = d.ports_retyped.first() {
             return Err(format!(
                 "port {name:?}: a port's role cannot change live (delete the port, then add it)"
             ));
         }
-        if let Some(p) = d
-            .ports_added
-            .iter()
-            .chain(&d.ports_removed)
-            .find(|p| p.role == Role::Uplink)
-        {
-            return Err(format!(
-                "port {:?}: the uplink cannot be added or removed live (restart xvsd with \
-                 the new file)",
-                p.name
-            ));
-        }
         let mut ifindexes = Vec::with_capacity(d.ports_added.len());
+        let mut uplink = self.uplink.get();
+        if old.uplink().is_some() && new.uplink().is_none() {
+            uplink = None;
+        }
         for p in &d.ports_added {
             let ifindex =
                 xvs_ebpf::ifindex_of(&p.name).map_err(|e| format!("port {:?}: {e}", p.name))?;
             ifindexes.push(ifindex);
+            if p.role == Role::Uplink {
+                let err = |e: netdev::NetdevError| format!("uplink {:?}: {e}", p.name);
+                uplink = Some(Uplink {
+                    ifindex,
+                    port: p.id.0,
+                    mac: netdev::mac(&p.name).map_err(err)?,
+                    mtu: netdev::mtu(&p.name).map_err(err)?,
+                });
+            }
         }
 
         let mut undo = Vec::new();
-        if let Err(e) = self.commit(&old, &new, &d, &ifindexes, &mut undo) {
+        let next = Next {
+            model: &new,
+            diff: &d,
+            ifindexes: &ifindexes,
+            uplink,
+        };
+        if let Err(e) = self.commit(&old, &next, &mut undo) {
             self.rollback(undo);
             return Err(e);
         }
-        self.finish(&old, &new, &d);
+        self.finish(&old, &next);
         let new = Arc::new(new);
         *self.shared.write().unwrap_or_else(|p| p.into_inner()) = new.clone();
         self.model = new;
@@ -190,15 +222,9 @@ impl Live {
     }
 
     /// Steps 2–4 (see the module documentation), recording how to undo.
-    fn commit(
-        &mut self,
-        old: &Model,
-        new: &Model,
-        d: &Diff,
-        ifindexes: &[u32],
-        undo: &mut Vec<Undo>,
-    ) -> Result<(), String> {
-        for (p, &ifindex) in d.ports_added.iter().zip(ifindexes) {
+    fn commit(&mut self, old: &Model, next: &Next<'_>, undo: &mut Vec<Undo>) -> Result<(), String> {
+        let (new, d) = (next.model, next.diff);
+        for (p, &ifindex) in d.ports_added.iter().zip(next.ifindexes) {
             let io = IoPort::new(p.id.0);
             let mut opened = Vec::new();
             let mut result = Ok(());
@@ -251,37 +277,73 @@ impl Live {
             undo.push(Undo::Port(ifindex));
         }
 
+        // [vtep]: new local addresses and the UDP port before the encap
+        // settings that use them.
+        let (ov, nv) = (&old.config().vtep, &new.config().vtep);
+        for ip in nv.local_ips.iter().filter(|ip| !ov.local_ips.contains(ip)) {
+            self.classifier
+                .add_local_vtep(*ip)
+                .map_err(|e| format!("adding local VTEP address {ip}: {e}"))?;
+            undo.push(Undo::LocalVtep(*ip));
+        }
+        if nv.udp_port != ov.udp_port {
+            self.classifier
+                .set_vxlan_port(nv.udp_port)
+                .map_err(|e| format!("setting the VXLAN UDP port {}: {e}", nv.udp_port))?;
+            undo.push(Undo::UdpPort(ov.udp_port));
+        }
+        let (old_encap, new_encap) = (
+            encap_of(old, self.uplink.get().as_ref()),
+            encap_of(new, next.uplink.as_ref()),
+        );
+        if old_encap != new_encap {
+            undo.push(Undo::Bds(vec![LiveUpdate::Encap(old_encap)]));
+            self.tell_workers(std::iter::once(LiveUpdate::Encap(new_encap)))?;
+        }
+
         // Multicast flood groups: decapsulated like our own addresses, and
         // joined on the uplink (before any BD floods to them).
         let (old_groups, new_groups) = (flood_groups(old), flood_groups(new));
-        if old_groups != new_groups {
+        let old_up = self.uplink.get().map(|u| u.ifindex);
+        let new_up = next.uplink.map(|u| u.ifindex);
+        if old_groups != new_groups || old_up != new_up {
             for g in new_groups.iter().filter(|g| !old_groups.contains(g)) {
                 self.classifier
                     .add_local_vtep(*g)
                     .map_err(|e| format!("adding flood group {g}: {e}"))?;
                 undo.push(Undo::LocalGroup(*g));
             }
-            if let Some(up) = old.uplink().and_then(|u| self.ports.get(&u.id.0)) {
-                undo.push(Undo::Memberships(up.ifindex, old_groups.clone()));
-                UPLINK_GROUPS
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .sync(up.ifindex, &new_groups)
-                    .map_err(|e| format!("joining the flood groups on the uplink: {e}"))?;
-            }
+            undo.push(Undo::Memberships(
+                old_up.unwrap_or(0),
+                if old_up.is_some() {
+                    old_groups
+                } else {
+                    Vec::new()
+                },
+            ));
+            // No uplink: leave every group (interface 0 holds none).
+            let (ifindex, groups) = match new_up {
+                Some(i) => (i, new_groups),
+                None => (0, Vec::new()),
+            };
+            UPLINK_GROUPS
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .sync(ifindex, &groups)
+                .map_err(|e| format!("joining the flood groups on the uplink: {e}"))?;
         }
 
         if !d.bds_upsert.is_empty() {
-            let back: Vec<BdUpdate> = d
+            let back: Vec<LiveUpdate> = d
                 .bds_upsert
                 .iter()
                 .map(|b| match old.bd(b.id) {
-                    Some(o) => BdUpdate::Upsert(Model::engine_bd(o)),
-                    None => BdUpdate::Remove(b.id),
+                    Some(o) => LiveUpdate::Upsert(Model::engine_bd(o)),
+                    None => LiveUpdate::Remove(b.id),
                 })
                 .collect();
             undo.push(Undo::Bds(back));
-            self.tell_workers(d.bds_upsert.iter().cloned().map(BdUpdate::Upsert))?;
+            self.tell_workers(d.bds_upsert.iter().cloned().map(LiveUpdate::Upsert))?;
         }
 
         let old_vni: BTreeMap<u32, BdId> = old
@@ -366,7 +428,8 @@ impl Live {
                     self.classifier.set_attachment(port, vid, u32::from(bd.0))
                 }
                 Undo::Attachment(port, vid, None) => self.classifier.remove_attachment(port, vid),
-                Undo::LocalGroup(g) => self.classifier.remove_local_vtep(g),
+                Undo::LocalGroup(g) | Undo::LocalVtep(g) => self.classifier.remove_local_vtep(g),
+                Undo::UdpPort(port) => self.classifier.set_vxlan_port(port),
                 Undo::Memberships(ifindex, groups) => {
                     if let Err(e) = UPLINK_GROUPS
                         .lock()
@@ -385,7 +448,26 @@ impl Live {
     }
 
     /// Steps 5–7: removals and the FDB. Nothing here refuses the change.
-    fn finish(&mut self, old: &Model, new: &Model, d: &Diff) {
+    fn finish(&mut self, old: &Model, next: &Next<'_>) {
+        let (new, d) = (next.model, next.diff);
+        let nv = &new.config().vtep;
+        for ip in old
+            .config()
+            .vtep
+            .local_ips
+            .iter()
+            .filter(|ip| !nv.local_ips.contains(ip))
+        {
+            if let Err(e) = self.classifier.remove_local_vtep(*ip) {
+                tracing::warn!(%ip, error = %e, "removing a local VTEP address");
+            }
+        }
+        if self.uplink.get().map(|u| (u.ifindex, u.port))
+            != next.uplink.map(|u| (u.ifindex, u.port))
+        {
+            // The next-hop thread re-resolves every VTEP through it.
+            self.uplink.set(next.uplink);
+        }
         let new_groups = flood_groups(new);
         for g in flood_groups(old)
             .into_iter()
@@ -396,7 +478,8 @@ impl Live {
             }
         }
         if !d.bds_removed.is_empty() {
-            if let Err(e) = self.tell_workers(d.bds_removed.iter().copied().map(BdUpdate::Remove)) {
+            if let Err(e) = self.tell_workers(d.bds_removed.iter().copied().map(LiveUpdate::Remove))
+            {
                 tracing::warn!(error = %e, "removing bridge domains from workers");
             }
         }
@@ -475,7 +558,10 @@ impl Live {
     }
 
     /// Sends `updates` then a sync to every worker and waits for them all.
-    fn tell_workers(&self, updates: impl Iterator<Item = BdUpdate> + Clone) -> Result<(), String> {
+    fn tell_workers(
+        &self,
+        updates: impl Iterator<Item = LiveUpdate> + Clone,
+    ) -> Result<(), String> {
         let mut waits = Vec::with_capacity(self.workers.len());
         for (q, w) in self.workers.iter().enumerate() {
             for u in updates.clone() {
@@ -485,7 +571,7 @@ impl Live {
             }
             let (tx, rx) = bounded(1);
             w.bds
-                .send(BdUpdate::Sync(tx))
+                .send(LiveUpdate::Sync(tx))
                 .map_err(|_| format!("worker {q} is not running"))?;
             waits.push((q, rx));
         }

@@ -187,10 +187,11 @@ fn run(args: &Args) -> Result<()> {
         classifier.clone(),
         links.iter().map(|l| l.io.clone()).collect(),
     ));
+    let uplink = nexthop::UplinkCell::new(uplink);
     let nexthop_thread = nexthop::spawn(
         shared.clone(),
         fdb_control.clone(),
-        uplink,
+        uplink.clone(),
         hop_senders,
         hops.clone(),
         stop.clone(),
@@ -205,6 +206,7 @@ fn run(args: &Args) -> Result<()> {
         ports: model.ports().iter().map(|p| p.id.0).zip(ports).collect(),
         watched: watched.clone(),
         xdp_mode: args.xdp_mode(),
+        uplink,
     };
     let handler = control::Control {
         shared,

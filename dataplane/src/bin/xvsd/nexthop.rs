@@ -36,10 +36,39 @@ const RESCAN: Duration = Duration::from_secs(1);
 /// Next-hop states by VTEP, shared with the control handler.
 pub type HopTable = Arc<Mutex<BTreeMap<IpAddr, HopState>>>;
 
+/// The uplink as the next-hop thread sees it: a live change swaps it and
+/// raises `changed`, and every VTEP is resolved again.
+#[derive(Debug, Default)]
+pub struct UplinkCell {
+    uplink: Mutex<Option<Uplink>>,
+    changed: AtomicBool,
+}
+
+impl UplinkCell {
+    /// A cell holding `uplink`.
+    pub fn new(uplink: Option<Uplink>) -> Arc<UplinkCell> {
+        Arc::new(UplinkCell {
+            uplink: Mutex::new(uplink),
+            changed: AtomicBool::new(false),
+        })
+    }
+
+    /// The uplink now.
+    pub fn get(&self) -> Option<Uplink> {
+        *self.uplink.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Replaces the uplink; the next-hop thread re-resolves everything.
+    pub fn set(&self, uplink: Option<Uplink>) {
+        *self.uplink.lock().unwrap_or_else(|p| p.into_inner()) = uplink;
+        self.changed.store(true, Ordering::Release);
+    }
+}
+
 struct NextHops {
     model: SharedModel,
     fdb: FdbControl,
-    uplink: Option<Uplink>,
+    uplink: Arc<UplinkCell>,
     workers: Vec<Sender<NextHopUpdate>>,
     table: HopTable,
     resolver: Resolver,
@@ -82,7 +111,8 @@ impl NextHops {
     /// Resolves one VTEP and publishes a change; returns whether it is
     /// still unresolved.
     fn refresh(&mut self, vtep: IpAddr) -> bool {
-        let uplink = self.uplink.map(|u| u.ifindex);
+        let up = self.uplink.get();
+        let uplink = up.map(|u| u.ifindex);
         let group = xvs_dataplane::daemon::mcast::group_state(vtep);
         let state = match (uplink, group) {
             // A flood group needs no ARP/ND: its MAC is derived.
@@ -93,7 +123,7 @@ impl NextHops {
         let pending = matches!(state, HopState::Pending { .. });
         let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
         let old = table.get(&vtep).cloned();
-        let port = PortId::new(self.uplink.map_or(0, |u| u.port));
+        let port = PortId::new(up.map_or(0, |u| u.port));
         if let Some(update) = transition(vtep, old.as_ref(), &state, port) {
             self.tell(update);
         }
@@ -115,7 +145,7 @@ impl NextHops {
 pub fn spawn(
     model: SharedModel,
     fdb: FdbControl,
-    uplink: Option<Uplink>,
+    uplink: Arc<UplinkCell>,
     workers: Vec<Sender<NextHopUpdate>>,
     table: HopTable,
     stop: Arc<AtomicBool>,
@@ -154,6 +184,12 @@ pub fn spawn(
                     }
                     vteps = fresh;
                     last_scan = Some(now);
+                }
+                if hops.uplink.changed.swap(false, Ordering::AcqRel) {
+                    // Another uplink (or none): every VTEP is told to the
+                    // workers again, with the new port.
+                    hops.table.lock().unwrap_or_else(|p| p.into_inner()).clear();
+                    full = true;
                 }
                 if now.duration_since(last_full) >= FULL_REFRESH {
                     full = true;
