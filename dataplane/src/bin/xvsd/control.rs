@@ -468,3 +468,130 @@ impl Handler for Control {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use xvs_control::proto::{VlanId, Vni};
+
+    use super::*;
+
+    const BASE: &str = r#"
+[vtep]
+local_ips = ["192.0.2.10"]
+
+[[port]]
+name = "vm1"
+role = "access"
+
+[[port]]
+name = "vm2"
+role = "access"
+
+[[bridge_domain]]
+name = "blue"
+vni = 100
+attach = [{ port = "vm1" }, { port = "vm2", vlan = 10 }]
+"#;
+
+    fn base() -> Config {
+        Config::parse(BASE).unwrap()
+    }
+
+    fn edited(req: Request) -> Result<Config, String> {
+        edit(&base(), &req).expect("a mutating verb")
+    }
+
+    #[test]
+    fn verbs_edit_the_running_config() {
+        let c = edited(Request::PortAdd {
+            name: "vm3".into(),
+            role: Role::Access,
+        })
+        .unwrap();
+        assert_eq!(c.ports.last().unwrap().name, "vm3");
+        // port del takes the port's attachments with it.
+        let c = edited(Request::PortDel { name: "vm2".into() }).unwrap();
+        assert!(c.port("vm2").is_none());
+        assert_eq!(c.bridge_domains[0].attach.len(), 1);
+        let c = edited(Request::BdAdd {
+            name: "green".into(),
+            vni: Some(Vni(7)),
+            max_macs: Some(5),
+        })
+        .unwrap();
+        let g = c.bridge_domain("green").unwrap();
+        assert_eq!((g.vni, g.max_macs), (Some(7), Some(5)));
+        let c = edited(Request::Detach {
+            bd: "blue".into(),
+            port: "vm2".into(),
+            vlan: Some(VlanId(10)),
+        })
+        .unwrap();
+        assert_eq!(c.bridge_domains[0].attach.len(), 1);
+        let vtep = "192.0.2.1".parse().unwrap();
+        let c = edited(Request::FloodAdd {
+            bd: "blue".into(),
+            vtep,
+        })
+        .unwrap();
+        assert_eq!(c.bridge_domains[0].flood, vec![vtep]);
+        assert!(edit(&base(), &Request::Show {}).is_none());
+    }
+
+    #[test]
+    fn verbs_on_what_is_missing_or_already_there_say_so() {
+        let cases = [
+            (
+                Request::PortAdd {
+                    name: "vm1".into(),
+                    role: Role::Access,
+                },
+                "already exists",
+            ),
+            (Request::PortDel { name: "x".into() }, "no port"),
+            (
+                Request::BdAdd {
+                    name: "blue".into(),
+                    vni: None,
+                    max_macs: None,
+                },
+                "already exists",
+            ),
+            (Request::BdDel { name: "x".into() }, "no bridge domain"),
+            (
+                Request::Attach {
+                    bd: "blue".into(),
+                    port: "vm1".into(),
+                    vlan: None,
+                },
+                "already attached",
+            ),
+            (
+                Request::Detach {
+                    bd: "blue".into(),
+                    port: "vm2".into(),
+                    vlan: None,
+                },
+                "not attached",
+            ),
+            (
+                Request::FloodDel {
+                    bd: "blue".into(),
+                    vtep: "192.0.2.1".parse().unwrap(),
+                },
+                "not in",
+            ),
+            (
+                Request::FloodAdd {
+                    bd: "nope".into(),
+                    vtep: "192.0.2.1".parse().unwrap(),
+                },
+                "no bridge domain",
+            ),
+        ];
+        for (req, want) in cases {
+            let err = edited(req.clone()).unwrap_err();
+            assert!(err.contains(want), "{req:?}: {err}");
+        }
+    }
+}
