@@ -414,6 +414,32 @@ fn deleted_access_port_is_reported_and_the_others_lose_nothing() {
         d.log()
     );
     assert!(d.log().contains("socket closed"), "{}", d.log());
+
+    // What the log tells the operator to do: re-create the interface,
+    // `port del` and `port add` it; it switches again.
+    let h3 = &v[2].1;
+    let ctl = |args: &[&str]| {
+        let out = d.xvsctl(args);
+        assert!(
+            out.status.success(),
+            "xvsctl {args:?}: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            d.log()
+        );
+    };
+    ctl(&["detach", "blue", p3]);
+    ctl(&["port", "del", p3]);
+    veth(&ns, p3, h3, 1);
+    ctl(&["port", "add", p3, "--role", "access"]);
+    ctl(&["attach", "blue", p3]);
+    wait_state(&d, p3, "up", Duration::from_secs(2));
+    let s = Stream::start(&ns, h1, h3, 1000);
+    assert!(
+        s.wait_fresh(Duration::from_secs(5)).is_some(),
+        "the re-created port does not switch:\n{}",
+        d.log()
+    );
+    let _ = s.finish();
     assert!(d.stop().success());
 }
 
