@@ -32,7 +32,7 @@ use tracing_subscriber::EnvFilter;
 use xvs_control::config::Config;
 use xvs_control::metrics::{self, MetricsServer};
 use xvs_control::server::{Server, ServerConfig};
-use xvs_dataplane::daemon::{Model, Worker};
+use xvs_dataplane::daemon::{netdev, Model, Worker};
 use xvs_dataplane::engine::Engine;
 use xvs_dataplane::fdb::{self, FdbConfig, Tick};
 use xvs_dataplane::types::MacAddr;
@@ -157,6 +157,13 @@ fn run(args: &Args) -> Result<()> {
     for (q, (replica, io)) in replicas.into_iter().zip(ios).enumerate() {
         let mut engine = Engine::new(replica, model.engine_bridge_domains(), encap);
         engine.set_storm_workers(args.queues);
+        // Frames tagged onto a port must fit its MTU (`drop_mtu`).
+        for p in model.ports() {
+            match netdev::mtu(&p.name) {
+                Ok(mtu) => engine.set_port_mtu(p.id, Some(mtu)),
+                Err(e) => tracing::warn!(port = %p.name, error = %e, "no MTU: not checked"),
+            }
+        }
         let (tx, rx) = unbounded();
         hop_senders.push(tx);
         let mut w = Worker::new(q, engine, args.batch as usize, rx);
