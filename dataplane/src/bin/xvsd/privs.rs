@@ -11,8 +11,9 @@
 //!   xvsd holds: no capability at all;
 //! * filling the classifier's maps (ports, VNIs, attachments, XSKMAP):
 //!   through map fds xvsd holds: none;
-//! * asking the kernel to resolve a next hop (`RTM_NEWNEIGH`):
-//!   `CAP_NET_ADMIN`;
+//! * asking the kernel to resolve a next hop (`RTM_NEWNEIGH`), and
+//!   busy-polling options above the system's defaults on the sockets of a
+//!   port added live (`--busy-poll`): `CAP_NET_ADMIN`;
 //! * opening AF_XDP sockets for a port added live: `CAP_NET_RAW`;
 //! * registering a UMEM again when a port is added to a queue whose
 //!   sockets were all closed: `CAP_IPC_LOCK` (AF_XDP still charges UMEM
@@ -44,7 +45,10 @@ pub const CAP_IPC_LOCK: u32 = 14;
 
 /// What the running daemon keeps, and why.
 pub const KEPT: [(u32, &str); 3] = [
-    (CAP_NET_ADMIN, "next-hop resolution (RTM_NEWNEIGH)"),
+    (
+        CAP_NET_ADMIN,
+        "next-hop resolution (RTM_NEWNEIGH); busy-poll options of live ports",
+    ),
     (CAP_NET_RAW, "AF_XDP sockets for ports added live"),
     (
         CAP_IPC_LOCK,
