@@ -219,8 +219,8 @@ fn check(cls: &Classifier, w: &mut Watched) -> bool {
             port = %w.name,
             ifindex = w.ifindex,
             "interface deleted while in use: the port is gone (its traffic is lost, the other \
-             ports keep forwarding); `xvsctl port del` it, or re-create the interface and \
-             `port add` it again"
+             ports keep forwarding); once the interface is back, `xvsctl port del` and \
+             `port add` it"
         );
         return true;
     };
@@ -232,7 +232,7 @@ fn check(cls: &Classifier, w: &mut Watched) -> bool {
     };
     let was = w.health.set(state);
     match (was, state) {
-        (LinkState::Up, LinkState::Down) => {
+        (LinkState::Unknown | LinkState::Up, LinkState::Down) => {
             tracing::warn!(port = %w.name, "interface down (no traffic until it is up again)")
         }
         (LinkState::Down, LinkState::Up) => {
