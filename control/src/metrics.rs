@@ -5,7 +5,7 @@
 //! the family `xvs_<scope>_<name>_total`, labelled `instance="…"` when the
 //! counter belongs to one port, worker or bridge domain. The few values
 //! that go down as well as up ([`GAUGES`]: FDB sizes, free UMEM frames, a
-//! cap) are gauges instead, `xvs_<scope>_<name>` without `_total`. Families
+//! cap, a port's link being up) are gauges instead, `xvs_<scope>_<name>` without `_total`. Families
 //! are emitted once each, with `# HELP` and `# TYPE` lines, in a stable
 //! order, so a scrape diffs cleanly.
 //!
@@ -34,6 +34,7 @@ pub const GAUGES: &[(&str, &str)] = &[
     ("bd", "fdb_entries"),
     ("bd", "fdb_learned"),
     ("bd", "max_macs"),
+    ("link", "up"),
 ];
 
 /// True for a gauge ([`GAUGES`]).

@@ -314,6 +314,7 @@ fn access_ports_down_and_up_resume_forwarding_without_a_restart() {
     for port in [p1, p2] {
         ns.ip(&["link", "set", "dev", port, "down"]);
         wait_state(&d, port, "down", Duration::from_secs(2));
+        assert_eq!(counter(&d.stats(), "link", port, "up"), 0);
         std::thread::sleep(Duration::from_millis(300));
         ns.ip(&["link", "set", "dev", port, "up"]);
         wait_state(&d, port, "up", Duration::from_secs(5));
@@ -519,6 +520,11 @@ fn xdp_detached_from_under_xvsd_is_reattached() {
     assert!(got.len() as u32 <= sent);
     // The other port was never touched.
     assert_eq!(show_port(&d, p2)["xdp_reattached"], 0);
+    // The same in `stats` (and so in /metrics).
+    let st = d.stats();
+    assert_eq!(counter(&st, "link", p1, "xdp_reattached"), 1);
+    assert_eq!(counter(&st, "link", p2, "xdp_reattached"), 0);
+    assert_eq!(counter(&st, "link", p1, "up"), 1);
     assert!(d.stop().success());
 }
 

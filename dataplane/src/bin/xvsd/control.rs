@@ -383,6 +383,7 @@ impl Control {
             out.push(counter("fdb", "", name, v));
         }
         out.extend(self.bd_counters()?);
+        out.extend(self.live().watched.counters());
         Ok(out)
     }
 }

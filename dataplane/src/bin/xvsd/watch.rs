@@ -36,6 +36,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use crossbeam_channel::{bounded, Sender};
+use xvs_control::proto::Counter;
 use xvs_dataplane::daemon::netdev;
 use xvs_dataplane::xsk::PortId;
 use xvs_ebpf::{Attachment, Classifier, XdpMode};
@@ -189,6 +190,28 @@ impl Watchlist {
     /// Stops watching every port; their programs detach.
     pub fn clear(&self) {
         self.lock().clear();
+    }
+
+    /// Per watched port, for `xvsctl stats` and `/metrics` (scope `link`,
+    /// instance the port's name): `up` (1 while up, 0 when down or gone; a
+    /// gauge) and `xdp_reattached` (how often its program was put back).
+    pub fn counters(&self) -> Vec<Counter> {
+        let c = |port: &str, name: &str, value: u64| Counter {
+            scope: "link".into(),
+            instance: port.to_owned(),
+            name: name.into(),
+            value,
+        };
+        self.lock()
+            .iter()
+            .flat_map(|w| {
+                let up = u64::from(w.health.state() == LinkState::Up);
+                [
+                    c(&w.name, "up", up),
+                    c(&w.name, "xdp_reattached", w.health.xdp_reattached()),
+                ]
+            })
+            .collect()
     }
 }
 
