@@ -5,9 +5,9 @@
 //! the family `xvs_<scope>_<name>_total`, labelled `instance="…"` when the
 //! counter belongs to one port, worker or bridge domain. The few values
 //! that go down as well as up ([`GAUGES`]: FDB sizes, free UMEM frames, a
-//! cap, a port's link being up) are gauges instead, `xvs_<scope>_<name>` without `_total`. Families
-//! are emitted once each, with `# HELP` and `# TYPE` lines, in a stable
-//! order, so a scrape diffs cleanly.
+//! cap, a port's link being up) are gauges instead, `xvs_<scope>_<name>`
+//! without `_total`. Families are emitted once each, with `# HELP` and
+//! `# TYPE` lines, in a stable order, so a scrape diffs cleanly.
 //!
 //! The endpoint answers `GET /metrics` (and `/`) and nothing else, one
 //! request per connection, with read/write timeouts so a stuck scraper
