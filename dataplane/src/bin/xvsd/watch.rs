@@ -174,8 +174,16 @@ impl Watchlist {
         *self.gone.lock().unwrap_or_else(|p| p.into_inner()) = Some(hook);
     }
 
-    /// Starts watching a port.
+    /// Starts watching a port (its state is read right away).
     pub fn add(&self, w: Watched) {
+        if let Some(name) = name_of(w.ifindex) {
+            if let Some(state) = flags_state(&name) {
+                if state == LinkState::Down {
+                    tracing::warn!(port = %w.name, "interface down (no traffic until it is up)");
+                }
+                w.health.set(state);
+            }
+        }
         self.lock().push(w);
     }
 
@@ -228,6 +236,17 @@ fn name_of(ifindex: u32) -> Option<String> {
     Some(name.to_string_lossy().into_owned())
 }
 
+/// Up (administratively, with carrier) or down, from the interface's
+/// flags; `None` if they cannot be read.
+fn flags_state(name: &str) -> Option<LinkState> {
+    let f = netdev::flags(name).ok()?;
+    Some(if f & libc::IFF_UP != 0 && f & libc::IFF_RUNNING != 0 {
+        LinkState::Up
+    } else {
+        LinkState::Down
+    })
+}
+
 /// Checks one port; repairs its attachment if needed. True when its
 /// interface was found deleted just now.
 fn check(cls: &Classifier, w: &mut Watched) -> bool {
@@ -247,11 +266,9 @@ fn check(cls: &Classifier, w: &mut Watched) -> bool {
         );
         return true;
     };
-    let state = match netdev::flags(&now_name) {
-        Ok(f) if f & libc::IFF_UP != 0 && f & libc::IFF_RUNNING != 0 => LinkState::Up,
-        Ok(_) => LinkState::Down,
-        // Deleted between the two calls: the next check says so.
-        Err(_) => return false,
+    // None: deleted between the two calls; the next check says so.
+    let Some(state) = flags_state(&now_name) else {
+        return false;
     };
     let was = w.health.set(state);
     match (was, state) {
