@@ -10,7 +10,7 @@
 //!
 //! Instructions per frame = the `Ir` callgrind reports / N. Unlike timings on
 //! a shared machine, the count repeats exactly from run to run.
-//! Scenarios: `encap_1mac`, `encap_64k`, `decap_64k`, `flood_8`.
+//! Scenarios: `encap_1mac`, `encap_64k`, `decap_1mac`, `decap_64k`, `flood_8`.
 
 use std::hint::black_box;
 
@@ -34,9 +34,10 @@ fn main() {
         "encap_1mac" => Scenario::known_unicast_encap(1),
         "encap_64k" => Scenario::known_unicast_encap(65_536),
         "decap_64k" => Scenario::decap_to_local(65_536),
+        "decap_1mac" => Scenario::decap_to_local(2),
         "flood_8" => Scenario::flood(8),
         other => {
-            eprintln!("unknown scenario {other}: encap_1mac, encap_64k, decap_64k, flood_8");
+            eprintln!("unknown scenario {other}: encap_1mac, encap_64k, decap_1mac, decap_64k, flood_8");
             std::process::exit(2);
         }
     };

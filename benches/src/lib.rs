@@ -27,7 +27,7 @@ const RING: usize = 64;
 
 /// How many frames ahead of the one processed [`Scenario::step`] receives
 /// and prefetches (less than [`RING`]).
-pub const AHEAD: usize = 8;
+pub const AHEAD: usize = 16;
 
 /// One benchmark scenario.
 pub struct Scenario {

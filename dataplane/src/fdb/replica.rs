@@ -4,29 +4,38 @@
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
-use hashbrown::HashSet;
+use hashbrown::{HashMap, HashSet};
 
 use super::slots::SlotTable;
 use super::{EntryKind, FdbKey, Tick, ToOwner, ToReplica};
 use crate::types::{Attachment, BdId, Location, MacAddr, PortId};
 
+/// One replica entry: 24 bytes, so that with its 8-byte key a table slot is
+/// 32 bytes and never straddles two cache lines. What only flapping MACs
+/// need (the end of their hold) lives apart, in [`FdbReplica::held`].
 #[derive(Clone, Copy, Debug)]
 struct Entry {
     loc: Location,
     kind: EntryKind,
-    /// While `now < held_until` the worker does not move the entry.
-    held_until: Tick,
-    /// Last time this worker told the owner about the MAC.
-    last_sent: Tick,
+    /// Last time this worker told the owner about the MAC: the low 32 bits
+    /// of its [`Tick`] (milliseconds), compared with wrapping arithmetic —
+    /// exact for the refresh interval, which is far below the 49 days the
+    /// counter takes to wrap.
+    last_sent: u32,
 }
 
 /// What the empty slots of the table hold (never read as an entry).
 const FILLER: Entry = Entry {
     loc: Location::Local(Attachment::untagged(PortId(0))),
     kind: EntryKind::Learned,
-    held_until: Tick(0),
-    last_sent: Tick(0),
+    last_sent: 0,
 };
+
+/// The low 32 bits of a tick, as [`Entry::last_sent`] keeps them.
+#[inline(always)]
+fn low(t: Tick) -> u32 {
+    t.0 as u32
+}
 
 /// What [`FdbReplica::learn`] did with a source MAC.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -53,6 +62,10 @@ pub enum LearnOutcome {
 pub struct FdbReplica {
     worker: usize,
     table: SlotTable<Entry>,
+    /// Entries held by flap damping: not moved while `now < held_until`.
+    /// Only flapping MACs are here (the owner says which), so the per-frame
+    /// path never reads it.
+    held: HashMap<FdbKey, Tick>,
     full: HashSet<BdId>,
     to_owner: Sender<ToOwner>,
     inbox: Receiver<ToReplica>,
@@ -69,6 +82,7 @@ impl FdbReplica {
         FdbReplica {
             worker,
             table: SlotTable::new(FILLER),
+            held: HashMap::new(),
             full: HashSet::new(),
             to_owner,
             inbox,
@@ -103,25 +117,32 @@ impl FdbReplica {
                 if let Some(e) = self.table.get_mut(&key) {
                     e.loc = loc;
                     e.kind = kind;
-                    e.held_until = held_until;
                 } else {
                     self.table.insert(
                         key,
                         Entry {
                             loc,
                             kind,
-                            held_until,
-                            last_sent: Tick(0),
+                            last_sent: 0,
                         },
                     );
+                }
+                if held_until > Tick(0) {
+                    self.held.insert(key, held_until);
+                } else {
+                    self.held.remove(&key);
                 }
             }
             ToReplica::Remove { key } => {
                 self.table.remove(&key);
+                self.held.remove(&key);
             }
-            ToReplica::Flush { bd } => self
-                .table
-                .retain(|k, e| e.kind == EntryKind::Static || bd.is_some_and(|b| k.bd != b)),
+            ToReplica::Flush { bd } => {
+                self.table
+                    .retain(|k, e| e.kind == EntryKind::Static || bd.is_some_and(|b| k.bd != b));
+                let table = &self.table;
+                self.held.retain(|k, _| table.get(k).is_some());
+            }
             ToReplica::BdFull { bd, full } => {
                 if full {
                     self.full.insert(bd);
@@ -160,13 +181,14 @@ impl FdbReplica {
         match self.table.get_mut(&key) {
             Some(e) if e.loc == loc => {
                 // Statics never age: nothing to refresh.
-                if e.kind == EntryKind::Static || now.millis_since(e.last_sent) < self.refresh_ms {
+                let since = u64::from(low(now).wrapping_sub(e.last_sent));
+                if e.kind == EntryKind::Static || since < self.refresh_ms {
                     return LearnOutcome::Known;
                 }
                 // A refresh changes nothing but the owner's last-seen time:
                 // when it cannot be sent, the next one a refresh interval
                 // later will do (ageing is minutes), so do not retry per frame.
-                e.last_sent = now;
+                e.last_sent = low(now);
                 if Self::send(&self.to_owner, self.worker, key, loc, now) {
                     LearnOutcome::Refreshed
                 } else {
@@ -177,12 +199,12 @@ impl FdbReplica {
                 if e.kind == EntryKind::Static {
                     return LearnOutcome::Static;
                 }
-                if now < e.held_until {
+                if self.held.get(&key).is_some_and(|&until| now < until) {
                     return LearnOutcome::Held;
                 }
                 let previous = *e;
                 e.loc = loc;
-                e.last_sent = now;
+                e.last_sent = low(now);
                 if Self::send(&self.to_owner, self.worker, key, loc, now) {
                     LearnOutcome::Moved
                 } else {
@@ -207,8 +229,7 @@ impl FdbReplica {
             Entry {
                 loc,
                 kind: EntryKind::Learned,
-                held_until: Tick(0),
-                last_sent: now,
+                last_sent: low(now),
             },
         );
         LearnOutcome::Learned
@@ -255,8 +276,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_entry_with_its_key_fits_in_48_bytes() {
-        // docs/fdb.md quotes this footprint; keep them in step.
-        assert!(std::mem::size_of::<(FdbKey, Entry)>() <= 48);
+    fn an_entry_with_its_packed_key_fits_in_32_bytes() {
+        // A table slot (8-byte packed key + entry) must not straddle cache
+        // lines; docs/fdb.md quotes this footprint: keep them in step.
+        assert!(std::mem::size_of::<(u64, Entry)>() <= 32);
     }
 }

@@ -27,7 +27,10 @@ const MIN_SLOTS: usize = 8;
 /// busy worker and [`SlotTable::prefetch`] is not worth its hashing.
 const PREFETCH_MIN_SLOTS: usize = 4096;
 
+/// One slot; aligned to 32 bytes, so a slot of up to 32 bytes never
+/// straddles two cache lines.
 #[derive(Clone, Copy, Debug)]
+#[repr(C, align(32))]
 struct Slot<V> {
     key: u64,
     val: V,
@@ -98,6 +101,7 @@ impl<V: Copy> SlotTable<V> {
         }
         let i = self.home(key.packed());
         let p = self.slots.as_ptr().wrapping_add(i);
+        // Slots are 32-byte aligned: one of up to 32 bytes is in one line.
         prefetch_read(p.cast());
     }
 
