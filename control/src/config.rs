@@ -147,6 +147,22 @@ pub struct BridgeDomainConfig {
     pub learn_from_any_vtep: bool,
 }
 
+/// A TOML error as one line: where (line and column, from 1) and what.
+/// The toml crate's own text quotes the source over several lines; the
+/// control protocol and the logs want one.
+fn syntax_error(text: &str, e: &toml::de::Error) -> ConfigError {
+    let what = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+    let at = e.span().and_then(|s| text.get(..s.start)).map(|before| {
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        (line, column)
+    });
+    ConfigError::Syntax(match at {
+        Some((line, column)) => format!("line {line}, column {column}: {what}"),
+        None => what,
+    })
+}
+
 fn is_false(b: &bool) -> bool {
     !*b
 }
@@ -293,8 +309,7 @@ fn vlan_text(vlan: Option<u16>) -> String {
 impl Config {
     /// Parses and validates a TOML configuration.
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
-        let config: Config =
-            toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string().trim().into()))?;
+        let config: Config = toml::from_str(text).map_err(|e| syntax_error(text, &e))?;
         config.validate()?;
         Ok(config)
     }

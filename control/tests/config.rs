@@ -206,6 +206,8 @@ fn bad_configs_are_refused_with_a_precise_error() {
             Err(e) => {
                 assert!(expected(&e), "case {i}: unexpected error {e:?}");
                 assert!(!e.to_string().is_empty());
+                // One line, as the control protocol and the logs want.
+                assert!(!e.to_string().contains('\n'), "case {i}: {e}");
             }
         }
     }
@@ -259,4 +261,23 @@ fn multicast_flood_groups_need_the_any_vtep_opt_in() {
     ] {
         assert_eq!(is_flood_group(&g.parse().unwrap()), ok, "{g}");
     }
+}
+
+#[test]
+fn syntax_errors_are_one_line_naming_where() {
+    let text = EXAMPLE.replacen("udp_port = 4789", "udp_port = 70000", 1);
+    let line = text
+        .lines()
+        .position(|l| l.contains("udp_port = 70000"))
+        .expect("the replaced line")
+        + 1;
+    let e = Config::parse(&text).expect_err("out of range");
+    let msg = e.to_string();
+    assert!(!msg.contains('\n'), "{msg}");
+    assert!(
+        msg.starts_with(&format!("config syntax: line {line}, column ")),
+        "{msg}"
+    );
+    let e = Config::parse("[[port]\nname=").expect_err("broken TOML");
+    assert!(!e.to_string().contains('\n'), "{e}");
 }
