@@ -120,7 +120,7 @@ pub struct Counters {
     /// Egress copies dropped: no local VTEP address of the VTEP's family.
     pub drop_no_local_addr: u64,
     /// Egress copies dropped: over the uplink MTU once encapsulated, or
-    /// over a tagged egress port's MTU (see [`Engine::set_port_mtu`]).
+    /// over a local egress port's MTU (see [`Engine::set_port_mtu`]).
     pub drop_mtu: u64,
     /// Egress copies dropped: not enough headroom.
     pub drop_no_headroom: u64,
@@ -209,7 +209,7 @@ pub enum EgressDrop {
     /// (`drop_no_local_addr`).
     NoLocalAddr,
     /// Over the uplink MTU once encapsulated, or over the egress port's
-    /// MTU when tagged (`drop_mtu`).
+    /// MTU (`drop_mtu`).
     Mtu,
     /// Not enough headroom for the new headers (`drop_no_headroom`).
     NoHeadroom,
@@ -234,7 +234,7 @@ impl EgressDrop {
         match self {
             EgressDrop::NoNextHop => "no next-hop MAC for the remote VTEP yet",
             EgressDrop::NoLocalAddr => "no local VTEP address of the remote VTEP's family",
-            EgressDrop::Mtu => "larger than the egress MTU once encapsulated or tagged",
+            EgressDrop::Mtu => "larger than the egress MTU (the uplink's once encapsulated)",
             EgressDrop::NoHeadroom => "not enough headroom for the new headers",
             EgressDrop::BadRange => "frame range outside its buffer",
         }
@@ -333,9 +333,9 @@ impl Engine {
     }
 
     /// Sets (or with `None` forgets) the IP MTU of a local port. A frame
-    /// that leaves a VLAN-tagged attachment of that port and carries more
-    /// than `mtu` bytes after its Ethernet header is dropped and counted
-    /// (`drop_mtu`) instead of being tagged. The 4-byte tag itself is not
+    /// that leaves any attachment of that port (tagged or untagged) and
+    /// carries more than `mtu` bytes after its Ethernet header is dropped
+    /// and counted (`drop_mtu`) instead of being sent. The 4-byte tag is not
     /// counted against the MTU, as 802.1Q and Linux do (a port with MTU 1500
     /// carries 1500-byte packets tagged, in 1518-byte frames).
     pub fn set_port_mtu(&mut self, port: PortId, mtu: Option<u32>) {
@@ -663,17 +663,19 @@ impl Rewriter<'_> {
         len: usize,
     ) -> Result<(usize, usize), EgressDrop> {
         let result = match *egress {
-            Egress::Local(a) => match a.vlan {
-                None => Ok((headroom, len)),
-                Some(vlan) => {
-                    let mtu = self.port_mtus.get(usize::from(a.port.0)).copied();
-                    let mtu = mtu.map_or(usize::MAX, |m| m as usize);
-                    if len.saturating_sub(ethernet::HEADER_LEN) > mtu {
-                        return Err(EgressDrop::Mtu);
-                    }
-                    push_vlan(buf, headroom, len, vlan)
+            Egress::Local(a) => {
+                // Tagged or not, the kernel drops what exceeds the port's
+                // MTU without a word: counted here instead.
+                let mtu = self.port_mtus.get(usize::from(a.port.0)).copied();
+                let mtu = mtu.map_or(usize::MAX, |m| m as usize);
+                if len.saturating_sub(ethernet::HEADER_LEN) > mtu {
+                    return Err(EgressDrop::Mtu);
                 }
-            },
+                match a.vlan {
+                    None => Ok((headroom, len)),
+                    Some(vlan) => push_vlan(buf, headroom, len, vlan),
+                }
+            }
             Egress::Vtep { ip, vni } => match self.templates.get(ip) {
                 Some(t) => t.apply(buf, headroom, len, vni),
                 None if self.next_hops.get(ip).is_some() => return Err(EgressDrop::NoLocalAddr),

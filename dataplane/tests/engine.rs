@@ -242,6 +242,38 @@ fn a_frame_over_the_tagged_ports_mtu_is_dropped_not_tagged() {
 }
 
 #[test]
+fn a_frame_over_an_untagged_ports_mtu_is_counted_not_sent() {
+    let (_owner, mut engines) = setup(1, FdbConfig::default());
+    let e = &mut engines[0];
+    e.set_port_mtu(PortId(1), Some(100));
+    e.set_port_mtu(PortId(2), Some(9000));
+    let mut tx = MemTx::new(8, 2048);
+    // A flood from a VTEP (decapsulated from a larger underlay): 114 bytes
+    // (100 after the Ethernet header) leave the untagged port, 115 do not;
+    // the tagged port's larger MTU lets both through.
+    for (len, untagged_ok) in [(114, true), (115, false)] {
+        tx.clear();
+        let mut buf = in_buffer(&udp_frame(mac(4), MacAddr::BROADCAST, 5, len));
+        let v = e.process(&from_vtep(v4(1)), &mut buf, HEADROOM, len, &mut tx);
+        let to_access: Vec<_> = tx
+            .sent
+            .iter()
+            .filter(|s| s.egress == Egress::Local(access(1)))
+            .collect();
+        assert_eq!(to_access.len(), usize::from(untagged_ok), "{len}");
+        if untagged_ok {
+            assert_eq!(to_access[0].len, len);
+        }
+        assert!(tx
+            .sent
+            .iter()
+            .any(|s| s.egress == Egress::Local(trunk(2, 10))));
+        assert_eq!(v.sent, 1 + u32::from(untagged_ok), "{len}");
+    }
+    assert_eq!(e.counters().drop_mtu, 1);
+}
+
+#[test]
 fn bum_from_local_floods_everywhere_else_and_from_a_vtep_stays_local() {
     let (_owner, mut engines) = setup(1, FdbConfig::default());
     let e = &mut engines[0];
