@@ -14,7 +14,8 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use xvs_dataplane::bridge::{BridgeDomain, BridgeDomains};
 use xvs_dataplane::decide::{FrameMeta, Ingress};
-use xvs_dataplane::engine::{EncapConfig, Engine, MemTx, Verdict};
+use xvs_dataplane::decide::Egress;
+use xvs_dataplane::engine::{EncapConfig, Engine, TxFrames, Verdict};
 use xvs_dataplane::fdb::{self, FdbConfig, FdbOwner, Tick};
 use xvs_dataplane::fixtures::{in_buffer, mac, udp_frame, BENCH_FRAME, FRAME_SIZE, HEADROOM};
 use xvs_dataplane::types::{Attachment, BdId, Location, MacAddr, PortId, Vlan, Vni};
@@ -37,11 +38,58 @@ pub struct Scenario {
     bufs: Vec<Vec<u8>>,
     /// (frame metadata, source MAC, destination MAC) per step, cycled.
     pairs: Vec<(FrameMeta, MacAddr, MacAddr)>,
-    tx: MemTx,
+    tx: BenchTx,
     next: usize,
     /// Prefetch [`AHEAD`] frames ahead (default; `XVS_BENCH_PREFETCH=0`
     /// turns it off, to compare).
     prefetch: bool,
+}
+
+/// The transmit side of the benches: spare buffers for flood copies and a
+/// record of the last frame sent — what a worker's own `TxFrames` keeps per
+/// frame (an egress and a window), no more, so the figures are the engine's
+/// and not a test recorder's (`MemTx` keeps a list of every send).
+struct BenchTx {
+    spares: Vec<Vec<u8>>,
+    used: usize,
+    /// Where the last frame went: egress, start and length.
+    last: Option<(Egress, usize, usize)>,
+}
+
+impl BenchTx {
+    fn new(spares: usize) -> BenchTx {
+        BenchTx {
+            spares: vec![vec![0; FRAME_SIZE]; spares],
+            used: 0,
+            last: None,
+        }
+    }
+
+    #[inline]
+    fn clear(&mut self) {
+        self.used = 0;
+    }
+}
+
+impl TxFrames for BenchTx {
+    #[inline]
+    fn spare(&mut self) -> Option<&mut [u8]> {
+        self.spares.get_mut(self.used).map(|b| &mut b[..])
+    }
+
+    #[inline]
+    fn send_spare(&mut self, egress: &Egress, start: usize, len: usize) {
+        self.last = Some((*egress, start, len));
+        self.used += 1;
+    }
+
+    #[inline]
+    fn discard_spare(&mut self) {}
+
+    #[inline]
+    fn send_in_place(&mut self, egress: &Egress, start: usize, len: usize) {
+        self.last = Some((*egress, start, len));
+    }
 }
 
 /// The remote VTEP `i` (192.0.2.1 + i).
@@ -130,7 +178,7 @@ impl Scenario {
             _owner: owner,
             bufs,
             pairs,
-            tx: MemTx::new(spares, FRAME_SIZE),
+            tx: BenchTx::new(spares),
             next: 0,
             prefetch: std::env::var("XVS_BENCH_PREFETCH").map_or(true, |v| v != "0"),
         }
@@ -223,6 +271,12 @@ impl Scenario {
             .process(&meta, buf, HEADROOM, BENCH_FRAME, &mut self.tx)
     }
 
+    /// Where the last frame sent went: egress, start and length in its
+    /// buffer.
+    pub fn last_sent(&self) -> Option<(Egress, usize, usize)> {
+        self.tx.last
+    }
+
     /// The engine, e.g. to read its counters after a run.
     pub fn engine(&self) -> &Engine {
         &self.engine
@@ -251,6 +305,8 @@ mod tests {
                 assert!(v.consumed);
                 assert_eq!(v.sent, sent);
             }
+            let (_, start, len) = s.last_sent().expect("a frame sent");
+            assert!(start < HEADROOM && len > BENCH_FRAME, "{start} {len}");
             let c = s.engine().counters();
             assert_eq!(c.drops(), 0, "{c:?}");
             assert_eq!(c.learned + c.moved + c.learn_queue_full, 0, "{c:?}");
