@@ -8,6 +8,9 @@
 //! * [`reconfig`] is what a live change does: the [`Diff`] between the
 //!   running model and the next, and the bridge-domain updates workers
 //!   apply between batches.
+//! * [`classify`] is the one translation of a model into the XDP
+//!   classifier's map entries, and a sync that writes only what differs
+//!   (the live classifier and `trace`'s copy both use it).
 //! * [`worker`] is one worker's forwarding loop over any
 //!   [`FrameIo`](crate::xsk::FrameIo): RX batch → metadata → engine → TX,
 //!   with next-hop updates and FDB changes applied between batches.
@@ -23,6 +26,7 @@
 //! resolution, the control socket and signals. `docs/deployment.md` is the
 //! operator's view.
 
+pub mod classify;
 pub mod hops;
 pub mod mcast;
 pub mod model;
@@ -30,6 +34,7 @@ pub mod netdev;
 pub mod reconfig;
 pub mod worker;
 
+pub use classify::{ClassifierEntries, ClassifierSync};
 pub use hops::HopState;
 pub use model::{frame_meta, Model, ModelError};
 pub use reconfig::{Diff, LiveUpdate};

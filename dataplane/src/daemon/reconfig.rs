@@ -16,7 +16,7 @@ use crossbeam_channel::Sender;
 
 use crate::bridge::BridgeDomain;
 use crate::engine::EncapConfig;
-use crate::types::{Attachment, BdId};
+use crate::types::{Attachment, BdId, PortId};
 
 use super::model::{Model, Port};
 
@@ -31,6 +31,10 @@ pub enum LiveUpdate {
     /// Removes a bridge domain (its frames are then dropped as
     /// `drop_unknown_bd`).
     Remove(BdId),
+    /// A local port's IP MTU (start, live `port add`, the watchdog saw it
+    /// change; `None`: unknown, not checked): see
+    /// [`Engine::set_port_mtu`](crate::engine::Engine::set_port_mtu).
+    PortMtu(PortId, Option<u32>),
     /// Answered once every update sent before it is applied.
     Sync(Sender<()>),
 }

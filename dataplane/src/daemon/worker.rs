@@ -235,6 +235,7 @@ fn apply_bd_update(engine: &mut Engine, u: LiveUpdate) {
         LiveUpdate::Remove(id) => {
             engine.bridge_domains_mut().remove(id);
         }
+        LiveUpdate::PortMtu(port, mtu) => engine.set_port_mtu(port, mtu),
         LiveUpdate::Sync(done) => {
             let _ = done.send(());
         }

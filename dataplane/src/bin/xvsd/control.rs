@@ -31,8 +31,8 @@ use crate::worker::Report;
 pub struct Control {
     /// The running configuration, as queries read it.
     pub shared: SharedModel,
-    /// What changes apply to (one change at a time).
-    pub live: Mutex<Live>,
+    /// What changes apply to (one change at a time; the watchdog's too).
+    pub live: Arc<Mutex<Live>>,
     /// The FDB owner.
     pub fdb: FdbControl,
     /// The classifier (its counters).
@@ -193,7 +193,7 @@ impl Control {
             .clone()
     }
 
-    fn live(&self) -> MutexGuard<'_, Live> {
+    pub(crate) fn live(&self) -> MutexGuard<'_, Live> {
         self.live.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -247,6 +247,8 @@ impl Control {
                     "attach": attach,
                     "flood": b.flood,
                     "max_macs": b.max_macs,
+                    "storm_pps": b.storm_pps,
+                    "learn_from_any_vtep": b.learn_from_any_vtep,
                 })
             })
             .collect();

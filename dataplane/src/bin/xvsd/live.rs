@@ -39,22 +39,24 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::os::fd::OwnedFd;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Sender};
 use xvs_control::config::{Config, Role};
+use xvs_dataplane::daemon::classify::Part;
 use xvs_dataplane::daemon::mcast::UPLINK_GROUPS;
-use xvs_dataplane::daemon::{netdev, Diff, LiveUpdate, Model};
+use xvs_dataplane::daemon::model::Port;
+use xvs_dataplane::daemon::{netdev, ClassifierEntries, ClassifierSync, Diff, LiveUpdate, Model};
 use xvs_dataplane::engine::EncapConfig;
 use xvs_dataplane::fdb::{EntryKind, FdbControl, FdbKey};
-use xvs_dataplane::types::{BdId, Location, MacAddr};
+use xvs_dataplane::types::{Location, MacAddr};
 use xvs_dataplane::xsk::PortId as IoPort;
-use xvs_ebpf::{Classifier, PortRole, XdpMode};
+use xvs_ebpf::{Classifier, XdpMode};
 
 use crate::nexthop::UplinkCell;
 use crate::setup::{PortInfo, Uplink};
-use crate::watch::{Watched, Watchlist};
+use crate::watch::{ChangeHook, PortEvent, Watched, Watchlist};
 use crate::worker::IoCommand;
 
 /// How long a worker may take to answer (it answers between batches).
@@ -86,6 +88,9 @@ pub struct Live {
     pub shared: SharedModel,
     /// The classifier's maps.
     pub classifier: Arc<Classifier>,
+    /// What its maps hold (every write goes through it; `trace`'s copy is
+    /// synced to it).
+    pub sync: ClassifierSync,
     /// The FDB owner.
     pub fdb: FdbControl,
     /// Per worker (= queue).
@@ -109,22 +114,10 @@ enum Undo {
     Xsk(u32, u32),
     /// Detach XDP from a new port (number, name).
     Attach(u16, String),
-    /// Remove a new port's classifier entry.
-    Port(u32),
     /// Put the workers' bridge domains back.
     Bds(Vec<LiveUpdate>),
-    /// Write back (or delete with `None`) a VNI entry.
-    Vni(u32, Option<BdId>),
-    /// Write back (or delete) an attachment entry.
-    Attachment(u32, u16, Option<BdId>),
-    /// Forget a multicast flood group added to the local addresses.
-    LocalGroup(IpAddr),
     /// Put the uplink's group memberships back (uplink ifindex, groups).
     Memberships(u32, Vec<IpAddr>),
-    /// Forget a local VTEP address added live.
-    LocalVtep(IpAddr),
-    /// Put the VXLAN UDP port back.
-    UdpPort(u16),
 }
 
 /// The encapsulation settings of `m` with `uplink` (none: a zero source MAC
@@ -144,6 +137,8 @@ struct Next<'a> {
     ifindexes: &'a [u32],
     /// The uplink after the change.
     uplink: Option<Uplink>,
+    /// The classifier's entries after the change.
+    target: ClassifierEntries,
 }
 
 /// The multicast groups among every flood list of `m`, sorted.
@@ -152,13 +147,6 @@ fn flood_groups(m: &Model) -> Vec<IpAddr> {
         .into_iter()
         .filter(IpAddr::is_multicast)
         .collect()
-}
-
-fn role(r: Role) -> PortRole {
-    match r {
-        Role::Uplink => PortRole::Uplink,
-        Role::Access => PortRole::Access,
-    }
 }
 
 impl Live {
@@ -194,18 +182,32 @@ impl Live {
             }
         }
 
+        let added: BTreeMap<u16, u32> = d
+            .ports_added
+            .iter()
+            .map(|p| p.id.0)
+            .zip(ifindexes.iter().copied())
+            .collect();
+        let target = ClassifierEntries::of(&new, |p| {
+            added
+                .get(&p.id.0)
+                .or_else(|| self.ports.get(&p.id.0).map(|i| &i.ifindex))
+                .copied()
+        });
         let mut undo = Vec::new();
         let next = Next {
             model: &new,
             diff: &d,
             ifindexes: &ifindexes,
             uplink,
+            target,
         };
+        let before = self.sync.entries().clone();
         if let Err(e) = self.commit(&old, &next, &mut undo) {
-            self.rollback(undo);
+            self.rollback(undo, &before);
             return Err(e);
         }
-        self.finish(&old, &next);
+        self.finish(&next);
         let new = Arc::new(new);
         *self.shared.write().unwrap_or_else(|p| p.into_inner()) = new.clone();
         self.model = new;
@@ -225,73 +227,23 @@ impl Live {
     fn commit(&mut self, old: &Model, next: &Next<'_>, undo: &mut Vec<Undo>) -> Result<(), String> {
         let (new, d) = (next.model, next.diff);
         for (p, &ifindex) in d.ports_added.iter().zip(next.ifindexes) {
-            let io = IoPort::new(p.id.0);
-            let mut opened = Vec::new();
-            let mut result = Ok(());
-            for (q, w) in self.workers.iter().enumerate() {
-                let fd = Self::open_socket(q, w, &p.name, io);
-                match fd {
-                    Ok(fd) => {
-                        opened.push(q);
-                        if let Err(e) = self.classifier.set_xsk(u32::from(p.id.0), q as u32, {
-                            use std::os::fd::AsFd as _;
-                            fd.as_fd()
-                        }) {
-                            result = Err(format!("port {:?} queue {q}: XSKMAP: {e}", p.name));
-                            break;
-                        }
-                        undo.push(Undo::Xsk(u32::from(p.id.0), q as u32));
-                    }
-                    Err(e) => {
-                        result = Err(e);
-                        break;
-                    }
-                }
-            }
-            // Sockets first in the undo log: they are closed after their
-            // XSKMAP slots are cleared.
-            let at = undo
-                .iter()
-                .position(|u| matches!(u, Undo::Xsk(port, _) if *port == u32::from(p.id.0)))
-                .unwrap_or(undo.len());
-            undo.insert(at, Undo::Sockets(io, opened));
-            result?;
-            let attachment = self
-                .classifier
-                .attach(&p.name, self.xdp_mode)
-                .map_err(|e| format!("port {:?}: attaching XDP: {e}", p.name))?;
-            let xdp_mode = attachment.mode().to_string();
-            tracing::info!(port = %p.name, ifindex, mode = %xdp_mode, "XDP attached (live)");
-            let info = PortInfo {
-                ifindex,
-                xdp_mode,
-                health: Arc::default(),
-            };
-            self.watched
-                .add(Watched::new(&p.name, attachment, info.health.clone()));
-            self.ports.insert(p.id.0, info);
-            undo.push(Undo::Attach(p.id.0, p.name.clone()));
-            self.classifier
-                .set_port(ifindex, role(p.role), u32::from(p.id.0))
-                .map_err(|e| format!("port {:?}: programming the classifier: {e}", p.name))?;
-            undo.push(Undo::Port(ifindex));
+            self.add_port(p, ifindex, undo)?;
         }
+        // Only now are the new interfaces' frames switched.
+        self.sync
+            .upsert(&self.classifier, &next.target, &[Part::Ports])
+            .map_err(|e| e.to_string())?;
 
-        // [vtep]: new local addresses and the UDP port before the encap
-        // settings that use them.
-        let (ov, nv) = (&old.config().vtep, &new.config().vtep);
-        for ip in nv.local_ips.iter().filter(|ip| !ov.local_ips.contains(ip)) {
-            self.classifier
-                .add_local_vtep(*ip)
-                .map_err(|e| format!("adding local VTEP address {ip}: {e}"))?;
-            undo.push(Undo::LocalVtep(*ip));
-        }
-        if nv.udp_port != ov.udp_port {
-            self.classifier
-                .set_vxlan_port(nv.udp_port)
-                .map_err(|e| format!("setting the VXLAN UDP port {}: {e}", nv.udp_port))?;
-            undo.push(Undo::UdpPort(ov.udp_port));
-        }
+        // [vtep]: new local addresses, multicast flood groups (decapsulated
+        // like our own addresses) and the UDP port before the encap settings
+        // that use them and before any BD floods to a group.
+        self.sync
+            .upsert(
+                &self.classifier,
+                &next.target,
+                &[Part::Local, Part::UdpPort],
+            )
+            .map_err(|e| e.to_string())?;
         let (old_encap, new_encap) = (
             encap_of(old, self.uplink.get().as_ref()),
             encap_of(new, next.uplink.as_ref()),
@@ -301,18 +253,12 @@ impl Live {
             self.tell_workers(std::iter::once(LiveUpdate::Encap(new_encap)))?;
         }
 
-        // Multicast flood groups: decapsulated like our own addresses, and
-        // joined on the uplink (before any BD floods to them).
+        // Multicast flood groups: joined on the uplink (before any BD floods
+        // to them).
         let (old_groups, new_groups) = (flood_groups(old), flood_groups(new));
         let old_up = self.uplink.get().map(|u| u.ifindex);
         let new_up = next.uplink.map(|u| u.ifindex);
         if old_groups != new_groups || old_up != new_up {
-            for g in new_groups.iter().filter(|g| !old_groups.contains(g)) {
-                self.classifier
-                    .add_local_vtep(*g)
-                    .map_err(|e| format!("adding flood group {g}: {e}"))?;
-                undo.push(Undo::LocalGroup(*g));
-            }
             undo.push(Undo::Memberships(
                 old_up.unwrap_or(0),
                 if old_up.is_some() {
@@ -346,59 +292,86 @@ impl Live {
             self.tell_workers(d.bds_upsert.iter().cloned().map(LiveUpdate::Upsert))?;
         }
 
-        let old_vni: BTreeMap<u32, BdId> = old
-            .bridge_domains()
-            .iter()
-            .filter_map(|b| b.vni.map(|v| (v.get(), b.id)))
-            .collect();
-        for &(vni, bd) in &d.vni_set {
-            self.classifier
-                .set_vni(vni, u32::from(bd.0))
-                .map_err(|e| format!("mapping VNI {vni}: {e}"))?;
-            undo.push(Undo::Vni(vni, old_vni.get(&vni).copied()));
-        }
-        for &vni in &d.vni_del {
-            self.classifier
-                .remove_vni(vni)
-                .map_err(|e| format!("unmapping VNI {vni}: {e}"))?;
-            undo.push(Undo::Vni(vni, old_vni.get(&vni).copied()));
-        }
-        let old_attach = |port: u16, vid: u16| {
-            old.bridge_domains().iter().find_map(|b| {
-                b.attachments
-                    .iter()
-                    .any(|a| a.port.0 == port && a.vlan.map_or(0, |v| v.id()) == vid)
-                    .then_some(b.id)
-            })
-        };
-        for &(a, bd) in &d.attach_set {
-            let vid = a.vlan.map_or(0, |v| v.id());
-            self.classifier
-                .set_attachment(u32::from(a.port.0), vid, u32::from(bd.0))
-                .map_err(|e| format!("attachment {a}: {e}"))?;
-            undo.push(Undo::Attachment(
-                u32::from(a.port.0),
-                vid,
-                old_attach(a.port.0, vid),
-            ));
-        }
-        for &a in &d.attach_del {
-            let vid = a.vlan.map_or(0, |v| v.id());
-            self.classifier
-                .remove_attachment(u32::from(a.port.0), vid)
-                .map_err(|e| format!("detaching {a}: {e}"))?;
-            undo.push(Undo::Attachment(
-                u32::from(a.port.0),
-                vid,
-                old_attach(a.port.0, vid),
-            ));
-        }
+        self.sync
+            .upsert(
+                &self.classifier,
+                &next.target,
+                &[Part::Vnis, Part::Attachments],
+            )
+            .map_err(|e| e.to_string())?;
+        self.sync
+            .remove(
+                &self.classifier,
+                &next.target,
+                &[Part::Vnis, Part::Attachments],
+            )
+            .map_err(|e| e.to_string())?;
         Ok(())
     }
 
-    /// Undoes what `commit` did, newest first. Errors are logged: the
-    /// state before the change is what every step restores.
-    fn rollback(&mut self, undo: Vec<Undo>) {
+    /// A new port (or a deleted one whose interface is back): every
+    /// worker opens its socket → XSKMAP → XDP attach → under the
+    /// watchdog's eye → the workers get its MTU. Its classifier entry is
+    /// the caller's (through [`ClassifierSync`]).
+    fn add_port(&mut self, p: &Port, ifindex: u32, undo: &mut Vec<Undo>) -> Result<(), String> {
+        let io = IoPort::new(p.id.0);
+        let mut opened = Vec::new();
+        let mut result = Ok(());
+        for (q, w) in self.workers.iter().enumerate() {
+            match Self::open_socket(q, w, &p.name, io) {
+                Ok(fd) => {
+                    opened.push(q);
+                    if let Err(e) = self.classifier.set_xsk(u32::from(p.id.0), q as u32, {
+                        use std::os::fd::AsFd as _;
+                        fd.as_fd()
+                    }) {
+                        result = Err(format!("port {:?} queue {q}: XSKMAP: {e}", p.name));
+                        break;
+                    }
+                    undo.push(Undo::Xsk(u32::from(p.id.0), q as u32));
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        // Sockets first in the undo log: they are closed after their
+        // XSKMAP slots are cleared.
+        let at = undo
+            .iter()
+            .position(|u| matches!(u, Undo::Xsk(port, _) if *port == u32::from(p.id.0)))
+            .unwrap_or(undo.len());
+        undo.insert(at, Undo::Sockets(io, opened));
+        result?;
+        let attachment = self
+            .classifier
+            .attach(&p.name, self.xdp_mode)
+            .map_err(|e| format!("port {:?}: attaching XDP: {e}", p.name))?;
+        let xdp_mode = attachment.mode().to_string();
+        tracing::info!(port = %p.name, ifindex, mode = %xdp_mode, "XDP attached (live)");
+        let info = PortInfo {
+            ifindex,
+            xdp_mode,
+            health: Arc::default(),
+        };
+        self.watched
+            .add(Watched::new(&p.name, attachment, info.health.clone()));
+        self.ports.insert(p.id.0, info);
+        undo.push(Undo::Attach(p.id.0, p.name.clone()));
+        // Frames leaving it must fit its MTU (`drop_mtu`).
+        let mtu = netdev::mtu(&p.name).ok();
+        self.tell_workers(std::iter::once(LiveUpdate::PortMtu(p.id, mtu)))
+    }
+
+    /// Undoes what `commit` did: first the classifier's entries go back to
+    /// `before` (no frame is steered to what is undone next), then the
+    /// other steps, newest first. Errors are logged: the state before the
+    /// change is what every step restores.
+    fn rollback(&mut self, undo: Vec<Undo>, before: &ClassifierEntries) {
+        if let Err(e) = self.sync.sync(&self.classifier, before) {
+            tracing::warn!(error = %e, "rollback: classifier entries");
+        }
         for u in undo.into_iter().rev() {
             let r = match u {
                 Undo::Sockets(port, queues) => {
@@ -415,21 +388,12 @@ impl Live {
                     drop(self.watched.remove(&name));
                     Ok(())
                 }
-                Undo::Port(ifindex) => self.classifier.remove_port(ifindex),
                 Undo::Bds(updates) => {
                     if let Err(e) = self.tell_workers(updates.into_iter()) {
                         tracing::warn!(error = %e, "rollback: bridge domains");
                     }
                     Ok(())
                 }
-                Undo::Vni(vni, Some(bd)) => self.classifier.set_vni(vni, u32::from(bd.0)),
-                Undo::Vni(vni, None) => self.classifier.remove_vni(vni),
-                Undo::Attachment(port, vid, Some(bd)) => {
-                    self.classifier.set_attachment(port, vid, u32::from(bd.0))
-                }
-                Undo::Attachment(port, vid, None) => self.classifier.remove_attachment(port, vid),
-                Undo::LocalGroup(g) | Undo::LocalVtep(g) => self.classifier.remove_local_vtep(g),
-                Undo::UdpPort(port) => self.classifier.set_vxlan_port(port),
                 Undo::Memberships(ifindex, groups) => {
                     if let Err(e) = UPLINK_GROUPS
                         .lock()
@@ -448,34 +412,20 @@ impl Live {
     }
 
     /// Steps 5–7: removals and the FDB. Nothing here refuses the change.
-    fn finish(&mut self, old: &Model, next: &Next<'_>) {
+    fn finish(&mut self, next: &Next<'_>) {
         let (new, d) = (next.model, next.diff);
-        let nv = &new.config().vtep;
-        for ip in old
-            .config()
-            .vtep
-            .local_ips
-            .iter()
-            .filter(|ip| !nv.local_ips.contains(ip))
+        // Local addresses and flood groups no longer configured.
+        if let Err(e) = self
+            .sync
+            .remove(&self.classifier, &next.target, &[Part::Local])
         {
-            if let Err(e) = self.classifier.remove_local_vtep(*ip) {
-                tracing::warn!(%ip, error = %e, "removing a local VTEP address");
-            }
+            tracing::warn!(error = %e, "removing local VTEP addresses");
         }
         if self.uplink.get().map(|u| (u.ifindex, u.port))
             != next.uplink.map(|u| (u.ifindex, u.port))
         {
             // The next-hop thread re-resolves every VTEP through it.
             self.uplink.set(next.uplink);
-        }
-        let new_groups = flood_groups(new);
-        for g in flood_groups(old)
-            .into_iter()
-            .filter(|g| !new_groups.contains(g))
-        {
-            if let Err(e) = self.classifier.remove_local_vtep(g) {
-                tracing::warn!(group = %g, error = %e, "removing a flood group");
-            }
         }
         if !d.bds_removed.is_empty() {
             if let Err(e) = self.tell_workers(d.bds_removed.iter().copied().map(LiveUpdate::Remove))
@@ -509,10 +459,14 @@ impl Live {
         }
         if !d.ports_removed.is_empty() {
             let queues = self.workers.len() as u32;
+            if let Err(e) = self
+                .sync
+                .remove(&self.classifier, &next.target, &[Part::Ports])
+            {
+                tracing::warn!(error = %e, "removing port entries");
+            }
             for p in &d.ports_removed {
-                if let Some(info) = self.ports.remove(&p.id.0) {
-                    let _ = self.classifier.remove_port(info.ifindex);
-                }
+                self.ports.remove(&p.id.0);
                 for q in 0..queues {
                     let _ = self.classifier.remove_xsk(u32::from(p.id.0), q);
                 }
@@ -528,6 +482,105 @@ impl Live {
                     }
                 }
             }
+        }
+    }
+
+    /// The interface of configured port `name` was deleted and exists
+    /// again (the watchdog saw it): the port is taken back as `port add`
+    /// would add it ([`Live::add_port`]: sockets on every worker, XSKMAP,
+    /// XDP, MTU), its classifier entry moves to the new ifindex, and a
+    /// re-created uplink also gives the workers its MAC and MTU and joins
+    /// the flood groups again. On error the port stays `gone` as it was.
+    pub fn reopen(&mut self, name: &str) -> Result<(), String> {
+        let model = self.model.clone();
+        let p = model
+            .port_by_name(name)
+            .ok_or_else(|| format!("port {name:?} is no longer configured"))?
+            .clone();
+        let ifindex = xvs_ebpf::ifindex_of(name).map_err(|e| format!("port {name:?}: {e}"))?;
+        let uplink = match p.role {
+            Role::Uplink => {
+                let err = |e: netdev::NetdevError| format!("uplink {name:?}: {e}");
+                Some(Uplink {
+                    ifindex,
+                    port: p.id.0,
+                    mac: netdev::mac(name).map_err(err)?,
+                    mtu: netdev::mtu(name).map_err(err)?,
+                })
+            }
+            Role::Access => None,
+        };
+        // The gone port: its slots cleared and its sockets closed (the
+        // watchdog's hook did; a socket already closed answers so).
+        let io = IoPort::new(p.id.0);
+        for q in 0..self.workers.len() {
+            let _ = self.classifier.remove_xsk(u32::from(p.id.0), q as u32);
+            if let Err(e) = self.close_socket(q, io) {
+                return Err(format!(
+                    "port {name:?} queue {q}: closing the old socket: {e}"
+                ));
+            }
+        }
+        let old_watched = self.watched.remove(name);
+        let old_info = self.ports.remove(&p.id.0);
+        let before = self.sync.entries().clone();
+        let mut undo = Vec::new();
+        let mut r = self.add_port(&p, ifindex, &mut undo);
+        if r.is_ok() {
+            let target =
+                ClassifierEntries::of(&model, |q| self.ports.get(&q.id.0).map(|i| i.ifindex));
+            r = self
+                .sync
+                .sync(&self.classifier, &target)
+                .map_err(|e| e.to_string());
+        }
+        if let Err(e) = r {
+            self.rollback(undo, &before);
+            if let Some(w) = old_watched {
+                self.watched.add(w);
+            }
+            if let Some(info) = old_info {
+                self.ports.insert(p.id.0, info);
+            }
+            return Err(e);
+        }
+        if let Some(u) = uplink {
+            let encap = encap_of(&model, Some(&u));
+            if let Err(e) = self.tell_workers(std::iter::once(LiveUpdate::Encap(encap))) {
+                tracing::warn!(error = %e, "re-created uplink: encapsulation settings");
+            }
+            if let Err(e) = UPLINK_GROUPS
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .sync(u.ifindex, &flood_groups(&model))
+            {
+                tracing::warn!(error = %e, "re-created uplink: joining the flood groups");
+            }
+            // The next-hop thread resolves every VTEP through it again.
+            self.uplink.set(Some(u));
+        }
+        tracing::info!(port = %name, ifindex, "interface re-created: port taken back");
+        Ok(())
+    }
+
+    /// The watchdog saw port `name`'s MTU change to `mtu`: the workers
+    /// check local egress against it, and for the uplink, encapsulation
+    /// too (its MTU is part of the encapsulation settings).
+    pub fn port_mtu_changed(&mut self, name: &str, mtu: u32) {
+        let Some(p) = self.model.port_by_name(name) else {
+            return;
+        };
+        let mut updates = vec![LiveUpdate::PortMtu(p.id, Some(mtu))];
+        if let Some(mut u) = self.uplink.get().filter(|u| u.port == p.id.0) {
+            u.mtu = mtu;
+            updates.push(LiveUpdate::Encap(encap_of(&self.model, Some(&u))));
+            self.uplink.set_mtu(mtu);
+        }
+        match self.tell_workers(updates.into_iter()) {
+            Ok(()) => {
+                tracing::info!(port = %name, mtu, "MTU changed: frames over it are dropped (drop_mtu)")
+            }
+            Err(e) => tracing::warn!(port = %name, mtu, error = %e, "MTU change not applied"),
         }
     }
 
@@ -582,6 +635,8 @@ impl Live {
         Ok(())
     }
 
+    /// Has worker `q` close its socket at `port`; one that is not open
+    /// (the watchdog closed a deleted interface's) is fine.
     fn close_socket(&self, q: usize, port: IoPort) -> Result<(), String> {
         let w = self
             .workers
@@ -594,4 +649,24 @@ impl Live {
             .map_err(|_| format!("worker {q} did not answer"))?
             .map(|_| ())
     }
+}
+
+/// The watchdog's [`ChangeHook`]: a re-created interface is taken back
+/// ([`Live::reopen`]), an MTU change handed to the workers
+/// ([`Live::port_mtu_changed`]). Holds the live state weakly: once xvsd is
+/// shutting down, events are ignored.
+pub fn following(live: Weak<Mutex<Live>>) -> ChangeHook {
+    Box::new(move |event| {
+        let Some(live) = live.upgrade() else { return };
+        let mut live = live.lock().unwrap_or_else(|p| p.into_inner());
+        match event {
+            PortEvent::Back(name) => {
+                tracing::info!(port = %name, "interface of a gone port exists again: taking it back");
+                if let Err(e) = live.reopen(&name) {
+                    tracing::error!(port = %name, error = %e, "cannot take the re-created interface back; retrying");
+                }
+            }
+            PortEvent::Mtu(name, mtu) => live.port_mtu_changed(&name, mtu),
+        }
+    })
 }

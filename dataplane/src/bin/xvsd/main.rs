@@ -153,6 +153,7 @@ fn run(args: &Args) -> Result<()> {
         ports,
         uplink,
         bound,
+        sync,
     } = running;
     for (q, (replica, io)) in replicas.into_iter().zip(ios).enumerate() {
         let mut engine = Engine::new(replica, model.engine_bridge_domains(), encap);
@@ -208,6 +209,7 @@ fn run(args: &Args) -> Result<()> {
         model: Arc::new(model.clone()),
         shared: shared.clone(),
         classifier: classifier.clone(),
+        sync,
         fdb: fdb_control.clone(),
         workers: links,
         ports: model.ports().iter().map(|p| p.id.0).zip(ports).collect(),
@@ -215,9 +217,13 @@ fn run(args: &Args) -> Result<()> {
         xdp_mode: args.xdp_mode(),
         uplink,
     };
+    let live = Arc::new(Mutex::new(live));
+    // Re-created interfaces and MTU changes the watchdog finds go through
+    // the live-change path (one change at a time).
+    watched.on_change(live::following(Arc::downgrade(&live)));
     let handler = control::Control {
         shared,
-        live: Mutex::new(live),
+        live,
         fdb: fdb_control,
         classifier,
         reports,

@@ -58,6 +58,18 @@ impl UplinkCell {
         *self.uplink.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Changes the uplink's MTU (nothing to resolve again).
+    pub fn set_mtu(&self, mtu: u32) {
+        if let Some(u) = self
+            .uplink
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+        {
+            u.mtu = mtu;
+        }
+    }
+
     /// Replaces the uplink; the next-hop thread re-resolves everything.
     pub fn set(&self, uplink: Option<Uplink>) {
         *self.uplink.lock().unwrap_or_else(|p| p.into_inner()) = uplink;

@@ -1,14 +1,15 @@
 //! Start-up: config → classifier maps → AF_XDP sockets per (port, queue) →
 //! XSKMAP → attach. Every step's error names what it was doing.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::{bail, ensure, Context, Result};
 use xvs_control::config::Role;
-use xvs_dataplane::daemon::{netdev, Model};
+use xvs_dataplane::daemon::{netdev, ClassifierEntries, ClassifierSync, Model};
 use xvs_dataplane::types::MacAddr;
 use xvs_dataplane::xsk::{BoundMode, XskIo};
-use xvs_ebpf::{Classifier, PortRole};
+use xvs_ebpf::Classifier;
 
 use crate::cli::Args;
 use crate::watch::{PortHealth, Watched, Watchlist};
@@ -52,30 +53,18 @@ pub struct Running {
     pub uplink: Option<Uplink>,
     /// The AF_XDP mode the kernel bound the sockets in.
     pub bound: &'static str,
+    /// What the classifier's maps hold.
+    pub sync: ClassifierSync,
 }
 
 /// Loads and configures the classifier, opens the sockets and attaches.
 pub fn start(args: &Args, model: &Model) -> Result<Running> {
     let cls = Classifier::load().context("loading the XDP classifier")?;
-    let vtep = &model.config().vtep;
-    cls.set_vxlan_port(vtep.udp_port)
-        .context("setting the VXLAN UDP port")?;
-    for ip in &vtep.local_ips {
-        cls.add_local_vtep(*ip)
-            .with_context(|| format!("adding local VTEP address {ip}"))?;
-    }
-
     let mut ports = Vec::with_capacity(model.ports().len());
     let mut uplink = None;
     for p in model.ports() {
         let ifindex =
             xvs_ebpf::ifindex_of(&p.name).with_context(|| format!("port {:?}", p.name))?;
-        let role = match p.role {
-            Role::Uplink => PortRole::Uplink,
-            Role::Access => PortRole::Access,
-        };
-        cls.set_port(ifindex, role, u32::from(p.id.0))
-            .with_context(|| format!("port {:?}: programming the classifier", p.name))?;
         if p.role == Role::Uplink {
             let mac = netdev::mac(&p.name).with_context(|| format!("uplink {:?}", p.name))?;
             let mtu = netdev::mtu(&p.name).with_context(|| format!("uplink {:?}", p.name))?;
@@ -92,35 +81,30 @@ pub fn start(args: &Args, model: &Model) -> Result<Running> {
             health: Arc::default(),
         });
     }
-    // Multicast flood groups: VXLAN to one is decapsulated like VXLAN to
-    // our own addresses, and the uplink joins them (docs/config.md).
-    let groups: Vec<_> = model
-        .flood_vteps()
-        .into_iter()
-        .filter(|g| g.is_multicast())
+    // Ports, local addresses and multicast flood groups (VXLAN to one is
+    // decapsulated like VXLAN to our own addresses), UDP port, VNIs,
+    // attachments: the one translation live changes and trace use too.
+    let ifindexes: BTreeMap<u16, u32> = model
+        .ports()
+        .iter()
+        .zip(&ports)
+        .map(|(p, i)| (p.id.0, i.ifindex))
         .collect();
-    for g in &groups {
-        cls.add_local_vtep(*g)
-            .with_context(|| format!("adding flood group {g}"))?;
-    }
+    let target = ClassifierEntries::of(model, |p| ifindexes.get(&p.id.0).copied());
+    let mut sync = ClassifierSync::new();
+    sync.sync(&cls, &target)?;
+    // The uplink joins the flood groups (docs/config.md).
     if let Some(u) = &uplink {
+        let groups: Vec<_> = model
+            .flood_vteps()
+            .into_iter()
+            .filter(|g| g.is_multicast())
+            .collect();
         xvs_dataplane::daemon::mcast::UPLINK_GROUPS
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .sync(u.ifindex, &groups)
             .context("joining the flood groups on the uplink")?;
-    }
-    for b in model.bridge_domains() {
-        if let Some(vni) = b.vni {
-            cls.set_vni(vni.get(), u32::from(b.id.0)).with_context(|| {
-                format!("bridge domain {:?}: mapping VNI {}", b.name, vni.get())
-            })?;
-        }
-        for a in &b.attachments {
-            let vid = a.vlan.map_or(0, |v| v.id());
-            cls.set_attachment(u32::from(a.port.0), vid, u32::from(b.id.0))
-                .with_context(|| format!("bridge domain {:?}: attachment {a}", b.name))?;
-        }
     }
 
     let cfg = args.xsk_config(model.ports().len());
@@ -170,5 +154,6 @@ pub fn start(args: &Args, model: &Model) -> Result<Running> {
         ports,
         uplink,
         bound,
+        sync,
     })
 }

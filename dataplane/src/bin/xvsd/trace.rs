@@ -6,9 +6,11 @@
 //!    counts every frame it sees (the trace must not move counters); its
 //!    own counters, read before and after, say which decisions the frame
 //!    went through. It is loaded at start-up ([`preload`], before xvsd
-//!    drops the capabilities loading needs) and reprogrammed from the
-//!    running model before each trace (map updates through fds xvsd holds
-//!    need none), so it always matches the live one. A frame "from a VTEP"
+//!    drops the capabilities loading needs) and, before each trace, synced
+//!    to exactly the entries the live classifier holds (the live one's
+//!    [`ClassifierSync`], only the differences written; map updates
+//!    through fds xvsd holds need no capability), so the two never
+//!    disagree. A frame "from a VTEP"
 //!    is first wrapped in the outer VXLAN headers that VTEP would send to
 //!    our uplink.
 //! 2. The switch: an [`Engine`] built like a worker's (bridge domains,
@@ -19,16 +21,15 @@
 use std::net::IpAddr;
 use std::sync::{Mutex, OnceLock};
 
-use xvs_control::config::Role;
 use xvs_control::proto::{self, Reply, Request, TraceReport, TraceXdp};
 use xvs_dataplane::daemon::hops::HopState;
-use xvs_dataplane::daemon::{frame_meta, netdev, Model};
+use xvs_dataplane::daemon::{frame_meta, netdev, ClassifierSync, Model};
 use xvs_dataplane::engine::Engine;
 use xvs_dataplane::fdb::{self, FdbConfig};
 use xvs_dataplane::rewrite::EncapParams;
 use xvs_dataplane::trace::{explain, summary, vxlan_frame};
 use xvs_dataplane::types::{MacAddr, Vni};
-use xvs_ebpf::{Classifier, Counter, Meta, PortRole, XdpAction};
+use xvs_ebpf::{Classifier, Counter, Meta, XdpAction};
 
 use crate::control::Control;
 
@@ -39,10 +40,7 @@ const PLACEHOLDER_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x01]);
 /// The private classifier and what is programmed into it.
 struct Shadow {
     cls: Classifier,
-    ports: Vec<u32>,
-    vteps: Vec<IpAddr>,
-    vnis: Vec<u32>,
-    attachments: Vec<(u32, u16)>,
+    sync: ClassifierSync,
 }
 
 /// The private classifier, loaded once by [`preload`].
@@ -57,10 +55,7 @@ pub fn preload() {
             .map(|cls| {
                 Mutex::new(Shadow {
                     cls,
-                    ports: Vec::new(),
-                    vteps: Vec::new(),
-                    vnis: Vec::new(),
-                    attachments: Vec::new(),
+                    sync: ClassifierSync::new(),
                 })
             })
             .map_err(|e| {
@@ -68,66 +63,6 @@ pub fn preload() {
                 format!("trace: the private classifier copy did not load at start-up: {e}")
             })
     });
-}
-
-impl Shadow {
-    /// Programs the classifier like the live one from `model` (ports,
-    /// local VTEP addresses, UDP port, VNIs, attachments), removing what
-    /// the model no longer has. No AF_XDP sockets.
-    fn program(&mut self, model: &Model) -> Result<(), String> {
-        let err = |what: &str, e: xvs_ebpf::Error| format!("trace: classifier copy: {what}: {e}");
-        let cls = &self.cls;
-        let vtep = &model.config().vtep;
-        cls.set_vxlan_port(vtep.udp_port)
-            .map_err(|e| err("UDP port", e))?;
-        let mut ports = Vec::new();
-        for p in model.ports() {
-            let ifindex = xvs_ebpf::ifindex_of(&p.name).map_err(|e| err(&p.name, e))?;
-            let role = match p.role {
-                Role::Uplink => PortRole::Uplink,
-                Role::Access => PortRole::Access,
-            };
-            cls.set_port(ifindex, role, u32::from(p.id.0))
-                .map_err(|e| err(&p.name, e))?;
-            ports.push(ifindex);
-        }
-        // Our addresses, and the multicast flood groups (VXLAN to one is
-        // decapsulated like VXLAN to us: as `setup` programs them).
-        let mut vteps = vtep.local_ips.clone();
-        vteps.extend(model.flood_vteps().into_iter().filter(|g| g.is_multicast()));
-        for ip in &vteps {
-            cls.add_local_vtep(*ip).map_err(|e| err("local VTEP", e))?;
-        }
-        let (mut vnis, mut attachments) = (Vec::new(), Vec::new());
-        for b in model.bridge_domains() {
-            if let Some(vni) = b.vni {
-                cls.set_vni(vni.get(), u32::from(b.id.0))
-                    .map_err(|e| err(&b.name, e))?;
-                vnis.push(vni.get());
-            }
-            for a in &b.attachments {
-                let key = (u32::from(a.port.0), a.vlan.map_or(0, |v| v.id()));
-                cls.set_attachment(key.0, key.1, u32::from(b.id.0))
-                    .map_err(|e| err(&b.name, e))?;
-                attachments.push(key);
-            }
-        }
-        // What an earlier trace programmed and the model no longer has.
-        for i in self.ports.iter().filter(|i| !ports.contains(i)) {
-            let _ = cls.remove_port(*i);
-        }
-        for ip in self.vteps.iter().filter(|ip| !vteps.contains(ip)) {
-            let _ = cls.remove_local_vtep(*ip);
-        }
-        for v in self.vnis.iter().filter(|v| !vnis.contains(v)) {
-            let _ = cls.remove_vni(*v);
-        }
-        for a in self.attachments.iter().filter(|a| !attachments.contains(a)) {
-            let _ = cls.remove_attachment(a.0, a.1);
-        }
-        (self.ports, self.vteps, self.vnis, self.attachments) = (ports, vteps, vnis, attachments);
-        Ok(())
-    }
 }
 
 /// What a classifier counter means for a frame that stops there.
@@ -243,9 +178,12 @@ impl Control {
             .ok_or("trace: the private classifier copy was never loaded")?
             .as_ref()
             .map_err(String::clone)?;
+        let live_entries = self.live().sync.entries().clone();
         let mut shadow = shadow.lock().unwrap_or_else(|p| p.into_inner());
-        shadow.program(&model)?;
-        let cls = &shadow.cls;
+        let Shadow { cls, sync } = &mut *shadow;
+        sync.sync(cls, &live_entries)
+            .map_err(|e| format!("trace: classifier copy: {e}"))?;
+        let cls = &*cls;
         let ifindex = xvs_ebpf::ifindex_of(&in_port).map_err(|e| format!("trace: {e}"))?;
         let before = cls
             .counters()

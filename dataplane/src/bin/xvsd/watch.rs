@@ -6,12 +6,19 @@
 //! * that the interface still exists (`if_indextoname` on its ifindex).
 //!   A deleted interface is logged once and shown as `gone` by
 //!   `xvsctl show`; the kernel has already unbound its AF_XDP sockets and
-//!   detached the program, the other ports keep forwarding. xvsd does not
-//!   re-open a port whose interface was deleted (a new interface with the
-//!   same name is a new device): `xvsctl port del` + `port add`, or a
-//!   restart, takes it back. Its sockets are closed on every worker
-//!   ([`closing_sockets`]), which takes back the frames left on their
-//!   rings;
+//!   detached the program, the other ports keep forwarding. Its sockets
+//!   are closed on every worker ([`closing_sockets`]), which takes back the
+//!   frames left on their rings. When an interface of that name exists
+//!   again (re-created, as Open vSwitch takes it back), the port is opened
+//!   again through live reconfiguration's port-add path
+//!   ([`Live::reopen`](crate::live::Live::reopen): XDP, sockets on every
+//!   worker, XSKMAP, classifier entry); a failure is logged and tried again
+//!   every [`REOPEN_RETRY`];
+//! * its MTU (`SIOCGIFMTU`): a change is handed to the workers
+//!   ([`Live::port_mtu_changed`](crate::live::Live::port_mtu_changed)), so
+//!   local egress over it and, for the uplink, encapsulated frames over it
+//!   are counted drops (`drop_mtu`) rather than frames the kernel drops
+//!   silently;
 //! * its administrative and carrier state (`SIOCGIFFLAGS`): `up` or `down`,
 //!   transitions logged. Nothing needs re-doing after down/up: the
 //!   bpf_link and the AF_XDP sockets survive it;
@@ -32,7 +39,7 @@ use std::ffi::CStr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use crossbeam_channel::{bounded, Sender};
@@ -46,6 +53,8 @@ use crate::worker::IoCommand;
 
 /// How often every port is checked.
 pub const PERIOD: Duration = Duration::from_millis(250);
+/// How often taking back a re-created interface is tried while it fails.
+pub const REOPEN_RETRY: Duration = Duration::from_secs(2);
 
 /// A port's state as the watchdog last saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,6 +137,10 @@ pub struct Watched {
     pub health: Arc<PortHealth>,
     /// Re-attach is failing (logged once per episode).
     failing: bool,
+    /// Its MTU as last seen (0: not read yet).
+    mtu: u32,
+    /// Gone: when taking it back may be tried (again).
+    reopen_at: Option<Instant>,
 }
 
 impl Watched {
@@ -142,6 +155,8 @@ impl Watched {
             attachment: Some(attachment),
             health,
             failing: false,
+            mtu: 0,
+            reopen_at: None,
         }
     }
 }
@@ -151,11 +166,25 @@ impl Watched {
 /// path (which may hold the list).
 pub type GoneHook = Box<dyn Fn(&str) + Send + Sync>;
 
+/// A change the watchdog found that the live configuration must follow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortEvent {
+    /// A gone port's interface exists again (by name).
+    Back(String),
+    /// A port's MTU changed (name, new MTU).
+    Mtu(String, u32),
+}
+
+/// What to do about a [`PortEvent`]. Runs on the watchdog thread with no
+/// lock of the list held: it may wait for the control path.
+pub type ChangeHook = Box<dyn Fn(PortEvent) + Send + Sync>;
+
 /// The ports the watchdog looks after. Cloning shares the list.
 #[derive(Clone, Default)]
 pub struct Watchlist {
     ports: Arc<Mutex<Vec<Watched>>>,
     gone: Arc<Mutex<Option<GoneHook>>>,
+    change: Arc<Mutex<Option<ChangeHook>>>,
 }
 
 impl std::fmt::Debug for Watchlist {
@@ -174,9 +203,17 @@ impl Watchlist {
         *self.gone.lock().unwrap_or_else(|p| p.into_inner()) = Some(hook);
     }
 
-    /// Starts watching a port (its state is read right away).
-    pub fn add(&self, w: Watched) {
+    /// Runs `hook` for every [`PortEvent`] from now on.
+    pub fn on_change(&self, hook: ChangeHook) {
+        *self.change.lock().unwrap_or_else(|p| p.into_inner()) = Some(hook);
+    }
+
+    /// Starts watching a port (its state and MTU are read right away).
+    pub fn add(&self, mut w: Watched) {
         if let Some(name) = name_of(w.ifindex) {
+            if let Ok(mtu) = netdev::mtu(&name) {
+                w.mtu = mtu;
+            }
             if let Some(state) = flags_state(&name) {
                 if state == LinkState::Down {
                     tracing::warn!(port = %w.name, "interface down (no traffic until it is up)");
@@ -247,11 +284,25 @@ fn flags_state(name: &str) -> Option<LinkState> {
     })
 }
 
-/// Checks one port; repairs its attachment if needed. True when its
-/// interface was found deleted just now.
-fn check(cls: &Classifier, w: &mut Watched) -> bool {
+/// What one check found that others must act on.
+enum Found {
+    /// The interface was deleted just now.
+    Gone,
+    /// See [`PortEvent`].
+    Event(PortEvent),
+}
+
+/// Checks one port; repairs its attachment if needed.
+fn check(cls: &Classifier, w: &mut Watched) -> Option<Found> {
     if w.health.state() == LinkState::Gone {
-        return false;
+        // Re-created under the same name? Taken back (not more often than
+        // every REOPEN_RETRY while that fails).
+        let now = Instant::now();
+        if w.reopen_at.is_some_and(|t| now < t) || xvs_ebpf::ifindex_of(&w.name).is_err() {
+            return None;
+        }
+        w.reopen_at = Some(now + REOPEN_RETRY);
+        return Some(Found::Event(PortEvent::Back(w.name.clone())));
     }
     let Some(now_name) = name_of(w.ifindex) else {
         w.health.set(LinkState::Gone);
@@ -261,14 +312,19 @@ fn check(cls: &Classifier, w: &mut Watched) -> bool {
             port = %w.name,
             ifindex = w.ifindex,
             "interface deleted while in use: the port is gone (its traffic is lost, the other \
-             ports keep forwarding); once the interface is back, `xvsctl port del` and \
-             `port add` it"
+             ports keep forwarding); it is taken back when an interface of that name \
+             exists again"
         );
-        return true;
+        return Some(Found::Gone);
     };
     // None: deleted between the two calls; the next check says so.
-    let Some(state) = flags_state(&now_name) else {
-        return false;
+    let state = flags_state(&now_name)?;
+    let mtu_changed = match netdev::mtu(&now_name) {
+        Ok(mtu) if mtu != w.mtu => {
+            w.mtu = mtu;
+            Some(Found::Event(PortEvent::Mtu(w.name.clone(), mtu)))
+        }
+        _ => None,
     };
     let was = w.health.set(state);
     match (was, state) {
@@ -293,7 +349,7 @@ fn check(cls: &Classifier, w: &mut Watched) -> bool {
         None => false,
     };
     if ok {
-        return false;
+        return mtu_changed;
     }
     if let Some(old) = w.attachment.take() {
         tracing::warn!(
@@ -322,7 +378,7 @@ fn check(cls: &Classifier, w: &mut Watched) -> bool {
             }
         }
     }
-    false
+    mtu_changed
 }
 
 /// Starts the watchdog over `list`; it stops when `stop` is set.
@@ -335,11 +391,23 @@ pub fn spawn(
         .name("xvs-watch".into())
         .spawn(move || {
             while !stop.load(Ordering::Relaxed) {
-                let gone: Vec<String> = list
-                    .lock()
-                    .iter_mut()
-                    .filter_map(|w| check(&cls, w).then(|| w.name.clone()))
-                    .collect();
+                let mut gone = Vec::new();
+                let mut events = Vec::new();
+                for w in list.lock().iter_mut() {
+                    match check(&cls, w) {
+                        Some(Found::Gone) => gone.push(w.name.clone()),
+                        Some(Found::Event(e)) => events.push(e),
+                        None => {}
+                    }
+                }
+                if !events.is_empty() {
+                    let hook = list.change.lock().unwrap_or_else(|p| p.into_inner());
+                    for e in events {
+                        if let Some(h) = hook.as_ref() {
+                            h(e);
+                        }
+                    }
+                }
                 if !gone.is_empty() {
                     let hook = list.gone.lock().unwrap_or_else(|p| p.into_inner());
                     for name in &gone {

@@ -43,12 +43,13 @@ pub enum IoCommand {
         reply: Sender<Result<OwnedFd, OpenError>>,
     },
     /// Close the socket at index `port` (nothing may be redirected to it
-    /// any more) and take its frames back.
+    /// any more) and take its frames back. `Ok(None)`: it was not open
+    /// (closed already, as the watchdog does for a deleted interface).
     Close {
         /// Socket index.
         port: PortId,
         /// Where the answer goes.
-        reply: Sender<Result<ClosedPort, String>>,
+        reply: Sender<Result<Option<ClosedPort>, String>>,
     },
 }
 
@@ -99,8 +100,12 @@ fn handle(io: &mut XskIo, queue: u32, cmd: IoCommand) {
             let _ = reply.send(r);
         }
         IoCommand::Close { port, reply } => {
-            let r = io.close_port(port).map_err(|e| e.to_string());
-            if let Ok(c) = &r {
+            let r = match io.close_port(port) {
+                Ok(c) => Ok(Some(c)),
+                Err(XskError::NoSuchPort(_)) => Ok(None),
+                Err(e) => Err(e.to_string()),
+            };
+            if let Ok(Some(c)) = &r {
                 tracing::info!(
                     queue,
                     port = port.index(),
