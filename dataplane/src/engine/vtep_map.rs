@@ -2,10 +2,13 @@
 //! frame sent to a VTEP (its encapsulation template, its next hop).
 //!
 //! IPv4 keys live in an open-addressing table of `(address, index)` pairs,
-//! at most half full, found with one multiply and usually one probe; no
-//! general-purpose hasher runs per frame. The values sit in a dense `Vec`.
-//! Changes (a next hop resolved or lost, new settings) are rare and rebuild
-//! the probe table. IPv6 keys, rarer still, use a `hashbrown` map.
+//! at most half full, found with one multiply; no general-purpose hasher
+//! runs per frame. The values sit in a dense `Vec`. Changes (a next hop
+//! resolved or lost, new settings) are rare and rebuild the probe table,
+//! choosing a hash seed — and if need be a larger table, up to 4096 slots —
+//! under which no two addresses share a home slot: a lookup is then one
+//! probe, always, and its branches are predictable whichever VTEP a frame
+//! goes to. IPv6 keys, rarer still, use a `hashbrown` map.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -22,6 +25,8 @@ pub(super) struct VtepMap<T> {
     /// Probe table over `v4`: (address, index into `v4` or [`EMPTY`]); its
     /// length is a power of two at least twice `v4.len()`.
     slots: Vec<(u32, u32)>,
+    /// Mixed into keys before hashing; chosen by `rebuild`.
+    seed: u32,
     v6: HashMap<u128, T>,
 }
 
@@ -30,17 +35,22 @@ impl<T> Default for VtepMap<T> {
         VtepMap {
             v4: Vec::new(),
             slots: vec![(0, EMPTY)],
+            seed: 0,
             v6: HashMap::new(),
         }
     }
 }
 
-/// The home slot of `key` in a table of `mask + 1` slots (Fibonacci hashing:
-/// the top bits of one multiply).
+/// The home slot of `key` in a table of `mask + 1` slots (Fibonacci hashing
+/// of the seeded key: the top bits of one multiply).
 #[inline(always)]
-fn home(key: u32, mask: usize) -> usize {
-    ((u64::from(key).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize) & mask
+fn home(key: u32, seed: u32, mask: usize) -> usize {
+    ((u64::from(key ^ seed).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize) & mask
 }
+
+/// The largest probe table `rebuild` grows to while looking for a seed
+/// without shared home slots (32 KiB).
+const MAX_PERFECT_SLOTS: usize = 4096;
 
 impl<T> VtepMap<T> {
     /// The value for `ip`.
@@ -55,7 +65,7 @@ impl<T> VtepMap<T> {
     #[inline(always)]
     fn get_v4(&self, key: u32) -> Option<&T> {
         let mask = self.slots.len() - 1;
-        let mut i = home(key, mask);
+        let mut i = home(key, self.seed, mask);
         // The table is never full, so an empty slot ends every probe.
         loop {
             let (k, idx) = self.slots[i];
@@ -112,14 +122,37 @@ impl<T> VtepMap<T> {
         v4.chain(v6).collect()
     }
 
-    /// Rebuilds the probe table from `v4`.
+    /// Rebuilds the probe table from `v4`: the first seed (of 16 per
+    /// size) under which every address has a home slot of its own, growing
+    /// the table while none is found; past [`MAX_PERFECT_SLOTS`] the last
+    /// try stands and shared slots are probed linearly.
     fn rebuild(&mut self) {
-        let size = (2 * self.v4.len()).next_power_of_two().max(2);
+        let mut size = (2 * self.v4.len()).next_power_of_two().max(2);
+        let mut seed = 0u32;
+        'search: loop {
+            for _ in 0..16 {
+                let mask = size - 1;
+                let mut used = vec![false; size];
+                let distinct = self.v4.iter().all(|&(key, _)| {
+                    let i = home(key, seed, mask);
+                    !std::mem::replace(&mut used[i], true)
+                });
+                if distinct {
+                    break 'search;
+                }
+                seed = seed.wrapping_add(0x9e37_79b9);
+            }
+            if size >= MAX_PERFECT_SLOTS {
+                break;
+            }
+            size *= 2;
+        }
         let mask = size - 1;
+        self.seed = seed;
         self.slots.clear();
         self.slots.resize(size, (0, EMPTY));
         for (idx, &(key, _)) in self.v4.iter().enumerate() {
-            let mut i = home(key, mask);
+            let mut i = home(key, seed, mask);
             while self.slots[i].1 != EMPTY {
                 i = (i + 1) & mask;
             }
@@ -134,6 +167,27 @@ mod tests {
 
     fn v4(i: u32) -> IpAddr {
         IpAddr::V4(Ipv4Addr::from(0xc000_0200 + i))
+    }
+
+    #[test]
+    fn a_few_vteps_each_get_a_home_slot_of_their_own() {
+        let mut m = VtepMap::default();
+        for i in 1..=64 {
+            m.insert(v4(i), i);
+        }
+        let mask = m.slots.len() - 1;
+        let mut homes: Vec<_> = m.v4.iter().map(|&(k, _)| home(k, m.seed, mask)).collect();
+        homes.sort_unstable();
+        homes.dedup();
+        assert_eq!(homes.len(), 64, "{} slots", m.slots.len());
+        // Far more than fit without sharing: still all found.
+        for i in 64..3000 {
+            m.insert(v4(i), i);
+        }
+        for i in 1..3000 {
+            assert_eq!(m.get(v4(i)), Some(&i));
+        }
+        assert_eq!(m.get(v4(3000)), None);
     }
 
     #[test]
