@@ -27,7 +27,7 @@ pub const BD: BdId = BdId(1);
 const RING: usize = 64;
 
 /// How many frames ahead of the one processed [`Scenario::step`] receives
-/// and prefetches (less than [`RING`]).
+/// and prefetches (less than the 64 receive buffers).
 pub const AHEAD: usize = 16;
 
 /// One benchmark scenario.
