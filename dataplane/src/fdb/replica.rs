@@ -160,7 +160,14 @@ impl FdbReplica {
     /// overlap instead of coming one after another.
     #[inline(always)]
     pub fn prefetch(&self, bd: BdId, mac: MacAddr) {
-        self.table.prefetch(&FdbKey::new(bd, mac));
+        self.table.prefetch(FdbKey::new(bd, mac).packed());
+    }
+
+    /// [`prefetch`](Self::prefetch) of a key already packed
+    /// ([`FdbKey::packed`]).
+    #[inline(always)]
+    pub(crate) fn prefetch_packed(&self, packed: u64) {
+        self.table.prefetch(packed);
     }
 
     /// Where `mac` lives in `bd`, if known.

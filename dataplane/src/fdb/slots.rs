@@ -91,15 +91,16 @@ impl<V: Copy> SlotTable<V> {
         }
     }
 
-    /// Asks the CPU to start loading the slot `key` would be found in first,
+    /// Asks the CPU to start loading the slot the key packed as `packed`
+    /// ([`FdbKey::packed`]) would be found in first,
     /// without waiting for it; does nothing for a table small enough to stay
     /// cached. Never faults, whatever the key.
     #[inline(always)]
-    pub fn prefetch(&self, key: &FdbKey) {
+    pub fn prefetch(&self, packed: u64) {
         if self.slots.len() < PREFETCH_MIN_SLOTS {
             return;
         }
-        let i = self.home(key.packed());
+        let i = self.home(packed);
         let p = self.slots.as_ptr().wrapping_add(i);
         // Slots are 32-byte aligned: one of up to 32 bytes is in one line.
         prefetch_read(p.cast());
@@ -332,7 +333,7 @@ mod tests {
                     }
                 }
                 _ => {
-                    t.prefetch(&k);
+                    t.prefetch(k.packed());
                     assert_eq!(t.get(&k), model.get(&k));
                 }
             }
