@@ -29,6 +29,7 @@ mod table;
 mod verdict;
 
 use std::hash::{Hash, Hasher};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
@@ -189,6 +190,7 @@ pub(crate) enum ControlRequest {
         dst: FdbKey,
     },
     Fills,
+    Vteps,
 }
 
 /// The owner's answer to a [`ControlRequest`].
@@ -199,6 +201,7 @@ pub(crate) enum ControlReply {
     Done(Result<(), FdbError>),
     Preview(Preview),
     Fills(Vec<BdFill>),
+    Vteps(Vec<IpAddr>),
 }
 
 /// A message from the owner to a replica.

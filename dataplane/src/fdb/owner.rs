@@ -1,12 +1,13 @@
 //! The FDB owner: the one thread that changes the authoritative table and
 //! tells the replicas.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender, TryRecvError};
 
 use super::replica::FdbReplica;
-use super::table::{OwnerEntry, Table};
+use super::table::{count_vtep, OwnerEntry, Table};
 use super::verdict::{judge, BdFill, LearnVerdict, Preview};
 use super::{
     ControlReply, ControlRequest, EntryKind, FdbConfig, FdbEntry, FdbError, FdbKey, FdbStats, Tick,
@@ -134,6 +135,7 @@ impl FdbOwner {
                         ControlReply::Preview(self.preview(src, loc, dst, now))
                     }
                     ControlRequest::Fills => ControlReply::Fills(self.fills()),
+                    ControlRequest::Vteps => ControlReply::Vteps(self.remote_vteps()),
                 };
                 // The requester may have given up waiting; nothing to undo.
                 let _ = reply.send(answer);
@@ -257,6 +259,8 @@ impl FdbOwner {
                         );
                     }
                 } else {
+                    count_vtep(&mut self.table.vteps, e.loc, false);
+                    count_vtep(&mut self.table.vteps, loc, true);
                     e.loc = loc;
                     e.last_seen = now;
                     e.moves += 1;
@@ -333,6 +337,15 @@ impl FdbOwner {
             held: now < e.held_until,
             moves: e.moves,
         }
+    }
+
+    /// The remote VTEPs entries (learned or static) point at, sorted: kept
+    /// as counts as entries come, move and go, so this costs the number of
+    /// VTEPs, not of entries.
+    pub fn remote_vteps(&self) -> Vec<IpAddr> {
+        let mut v: Vec<IpAddr> = self.table.vteps.keys().copied().collect();
+        v.sort_unstable();
+        v
     }
 
     /// Removes learned entries not reported for [`FdbConfig::ageing`];
@@ -524,6 +537,14 @@ impl FdbControl {
         match self.ask(ControlRequest::Preview { src, loc, dst })? {
             ControlReply::Preview(p) => Ok(p),
             _ => unreachable!("preview answers with a preview"),
+        }
+    }
+
+    /// The remote VTEPs entries point at ([`FdbOwner::remote_vteps`]).
+    pub fn remote_vteps(&self) -> Result<Vec<IpAddr>, FdbError> {
+        match self.ask(ControlRequest::Vteps)? {
+            ControlReply::Vteps(v) => Ok(v),
+            _ => unreachable!("vteps answers with VTEPs"),
         }
     }
 

@@ -1,6 +1,8 @@
 //! The owner's authoritative table: entries with their ageing and damping
 //! state, and per-BD accounting of learned MACs against the cap.
 
+use std::net::IpAddr;
+
 use hashbrown::HashMap;
 
 use super::{EntryKind, FdbKey, Tick};
@@ -58,6 +60,24 @@ pub(crate) struct Table {
     pub entries: HashMap<FdbKey, OwnerEntry>,
     pub bds: HashMap<BdId, BdState>,
     pub default_max: Option<u32>,
+    /// Remote VTEPs that entries point at, with how many entries do: the
+    /// next-hop thread reads these instead of every entry.
+    pub vteps: HashMap<IpAddr, u32>,
+}
+
+/// Counts one more (`more`) or one less entry at `loc` in `vteps`.
+pub(crate) fn count_vtep(vteps: &mut HashMap<IpAddr, u32>, loc: Location, more: bool) {
+    let Location::Vtep(ip) = loc else {
+        return;
+    };
+    if more {
+        *vteps.entry(ip).or_insert(0) += 1;
+    } else if let Some(n) = vteps.get_mut(&ip) {
+        *n -= 1;
+        if *n == 0 {
+            vteps.remove(&ip);
+        }
+    }
 }
 
 impl Table {
@@ -84,6 +104,7 @@ impl Table {
     /// Removes an entry, keeping the learned count right.
     pub fn remove(&mut self, key: &FdbKey) -> Option<OwnerEntry> {
         let e = self.entries.remove(key)?;
+        count_vtep(&mut self.vteps, e.loc, false);
         if e.kind == EntryKind::Learned {
             self.bd(key.bd).learned -= 1;
         }
@@ -93,6 +114,10 @@ impl Table {
     /// Inserts or replaces an entry, keeping the learned count right.
     pub fn insert(&mut self, key: FdbKey, e: OwnerEntry) {
         let old = self.entries.insert(key, e);
+        if let Some(o) = old {
+            count_vtep(&mut self.vteps, o.loc, false);
+        }
+        count_vtep(&mut self.vteps, e.loc, true);
         let bd = self.bd(key.bd);
         if old.is_some_and(|o| o.kind == EntryKind::Learned) {
             bd.learned -= 1;

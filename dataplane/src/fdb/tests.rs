@@ -449,3 +449,59 @@ fn preview_tells_what_learning_will_do_and_changes_nothing() {
         LearnVerdict::Held { at, .. } if at == port(1)
     ));
 }
+
+#[test]
+fn remote_vteps_follow_entries_as_they_come_move_and_go() {
+    let ip = |i: u8| IpAddr::V4(Ipv4Addr::new(192, 0, 2, i));
+    let (mut owner, mut reps, _) = new(FdbConfig::default(), 1);
+    reps[0].learn(BD, mac(1), vtep(1), secs(1));
+    reps[0].learn(BD, mac(2), vtep(1), secs(1));
+    reps[0].learn(BD, mac(3), vtep(2), secs(1));
+    reps[0].learn(BdId(2), mac(4), port(1), secs(1));
+    owner
+        .static_add(FdbKey::new(BdId(2), mac(5)), vtep(3), secs(1))
+        .unwrap();
+    settle(&mut owner, &mut reps, secs(1));
+    assert_eq!(owner.remote_vteps(), vec![ip(1), ip(2), ip(3)]);
+    // One of vtep 1's two MACs moves to a port: vtep 1 stays; vtep 2's
+    // only MAC moves to vtep 4.
+    reps[0].learn(BD, mac(1), port(2), secs(2));
+    reps[0].learn(BD, mac(3), vtep(4), secs(2));
+    settle(&mut owner, &mut reps, secs(2));
+    assert_eq!(owner.remote_vteps(), vec![ip(1), ip(3), ip(4)]);
+    // A static replacing a learned entry; ageing; a flush; a static del.
+    owner
+        .static_add(FdbKey::new(BD, mac(2)), vtep(5), secs(3))
+        .unwrap();
+    assert_eq!(owner.remote_vteps(), vec![ip(3), ip(4), ip(5)]);
+    reps[0].learn(BD, mac(6), vtep(6), secs(400));
+    settle(&mut owner, &mut reps, secs(400));
+    owner.age(secs(400));
+    assert_eq!(owner.remote_vteps(), vec![ip(3), ip(5), ip(6)]);
+    owner.flush(None);
+    assert_eq!(owner.remote_vteps(), vec![ip(3), ip(5)]);
+    owner.static_del(FdbKey::new(BdId(2), mac(5))).unwrap();
+    owner.static_del(FdbKey::new(BD, mac(2))).unwrap();
+    assert!(owner.remote_vteps().is_empty());
+    // Every count agrees with a full scan of the table.
+    assert!(owner
+        .show(None, secs(400))
+        .iter()
+        .all(|e| !matches!(e.loc, Location::Vtep(_))));
+}
+
+#[test]
+fn remote_vteps_through_a_running_owner() {
+    let (owner, _reps, control) = new(FdbConfig::default(), 1);
+    let t = std::thread::spawn(move || owner.run(|| Tick(0)));
+    control
+        .static_add(FdbKey::new(BD, mac(1)), vtep(8))
+        .unwrap();
+    assert_eq!(
+        control.remote_vteps(),
+        Ok(vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, 8))])
+    );
+    drop(control);
+    drop(_reps);
+    t.join().unwrap();
+}

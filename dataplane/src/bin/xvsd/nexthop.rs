@@ -20,7 +20,6 @@ use xvs_dataplane::daemon::hops::{hop_state, transition, HopState};
 use xvs_dataplane::daemon::NextHopUpdate;
 use xvs_dataplane::fdb::FdbControl;
 use xvs_dataplane::nexthop::{ChangeWatcher, Resolver};
-use xvs_dataplane::types::Location;
 use xvs_dataplane::xsk::PortId;
 
 use crate::live::SharedModel;
@@ -30,7 +29,8 @@ use crate::setup::Uplink;
 pub const PENDING_RETRY: Duration = Duration::from_millis(200);
 /// How often every VTEP is resolved again even without a change event.
 const FULL_REFRESH: Duration = Duration::from_secs(30);
-/// How often the set of VTEPs is recomputed (learned FDB entries).
+/// How often the set of VTEPs is recomputed (flood lists, and the VTEPs
+/// FDB entries point at, which the FDB owner keeps counted).
 const RESCAN: Duration = Duration::from_secs(1);
 
 /// Next-hop states by VTEP, shared with the control handler.
@@ -90,11 +90,10 @@ impl NextHops {
     fn vteps(&self) -> BTreeSet<IpAddr> {
         let model = self.model.read().unwrap_or_else(|p| p.into_inner()).clone();
         let mut v: BTreeSet<IpAddr> = model.flood_vteps().into_iter().collect();
-        if let Ok(entries) = self.fdb.show(None) {
-            v.extend(entries.iter().filter_map(|e| match e.loc {
-                Location::Vtep(ip) => Some(ip),
-                Location::Local(_) => None,
-            }));
+        // The owner keeps the VTEPs its entries point at counted: this
+        // costs the number of VTEPs, not of MACs (64k-MAC tables).
+        if let Ok(vteps) = self.fdb.remote_vteps() {
+            v.extend(vteps);
         }
         v
     }
