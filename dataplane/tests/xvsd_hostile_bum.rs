@@ -72,6 +72,18 @@ fn a_broadcast_storm_is_limited_and_does_not_starve_another_bridge_domain() {
          attach = [{{ port = \"{pb1}\" }}, {{ port = \"{pb2}\" }}]\n"
     );
     let d = Xvsd::start(&ns, &config, &["--xdp-mode", "native"]);
+    // `xvsctl show` tells each BD's limit and VTEP opt-in, in both forms.
+    let out = d.xvsctl(&["--json", "show"]);
+    assert!(out.status.success(), "{out:?}");
+    let show: serde_json::Value = serde_json::from_slice(&out.stdout).expect("show --json");
+    for b in show["bridge_domains"].as_array().expect("bridge domains") {
+        assert_eq!(b["storm_pps"], LIMIT, "{b}");
+        assert_eq!(b["learn_from_any_vtep"], false, "{b}");
+    }
+    let out = d.xvsctl(&["show"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("storm_pps: {LIMIT}")), "{text}");
+    assert!(text.contains("learn_from_any_vtep: false"), "{text}");
     let (sa1, sa2, sb1, sb2) = ns.run(move || {
         (
             RawSocket::open_send_only(&ha1),

@@ -30,9 +30,17 @@
 //!    → a grace period → every worker closes its socket and takes its frames
 //!    back (so no XSKMAP slot ever names a closed socket).
 //!
-//! Steps 2–4 can fail (an interface that refuses XDP or AF_XDP, a full map,
-//! a worker that does not answer); everything done so far is then undone in
-//! reverse order and the running config stays as it was. Steps 5–7 do not
+//! Every classifier map write goes through one [`ClassifierSync`] towards
+//! the new model's [`ClassifierEntries`], one part at a time in the order
+//! above. Steps 2–4 can fail (an interface that refuses XDP or AF_XDP, a
+//! full map, a worker that does not answer); the classifier is then synced
+//! back to the entries it held before, everything else done so far is
+//! undone in reverse order, and the running config stays as it was.
+//!
+//! The watchdog also comes here ([`following`]): a gone port whose
+//! interface exists again is taken back through step 2's port-add path
+//! ([`Live::reopen`]), and MTU changes reach the workers
+//! ([`Live::port_mtu_changed`]). Steps 5–7 do not
 //! fail (their errors are logged). The model every reader sees is swapped
 //! last.
 
