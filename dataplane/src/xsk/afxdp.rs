@@ -16,7 +16,8 @@ mod close;
 pub use close::ClosedPort;
 
 /// Kicks per port and flush while a copy-mode TX ring still holds frames
-/// (the kernel sends at most 32 frames per `sendto` in copy mode).
+/// (the kernel sends at most 32 frames per `sendto` in copy mode, or the
+/// socket's `XDP_MAX_TX_SKB_BUDGET` where it has one: see `socket.rs`).
 const COPY_MODE_KICKS: u32 = 8;
 
 /// Userspace counters of one port.

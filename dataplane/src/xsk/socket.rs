@@ -12,6 +12,11 @@ use super::sys;
 use super::umem::Area;
 use super::BusyPoll;
 
+/// TX descriptors one copy-mode `sendto` may transmit (`XDP_MAX_TX_SKB_BUDGET`,
+/// where the kernel has it; its default is 32): four default worker batches,
+/// so one kick sends everything a batch queued, while a kick stays short.
+const COPY_TX_BUDGET: u32 = 256;
+
 /// Which UMEM a new socket uses.
 pub(crate) enum UmemSource<'a> {
     /// First socket: registers the area (`XDP_UMEM_REG`) with this headroom.
@@ -66,6 +71,14 @@ impl XskSocket {
                 .map_err(|e| ("setsockopt(SO_PREFER_BUSY_POLL/SO_BUSY_POLL)", e))?;
         }
         let zerocopy = sys::is_zerocopy(&fd).map_err(|e| ("getsockopt(XDP_OPTIONS)", e))?;
+        if !zerocopy && sizes.tx >= COPY_TX_BUDGET {
+            // Copy mode transmits only inside `sendto`, 32 frames per call
+            // by default: let one call drain a whole batch. Older kernels
+            // refuse the option; the worker then kicks more often.
+            if let Err(e) = sys::tx_budget(&fd, COPY_TX_BUDGET) {
+                tracing::debug!(error = %e, "no XDP_MAX_TX_SKB_BUDGET: 32 frames per sendto");
+            }
+        }
         Ok(XskSocket {
             fill,
             comp,

@@ -98,6 +98,16 @@ pub(crate) fn mmap_offsets(fd: &OwnedFd) -> io::Result<libc::xdp_mmap_offsets> {
     getsockopt(fd, libc::XDP_MMAP_OFFSETS)
 }
 
+/// `XDP_MAX_TX_SKB_BUDGET` (Linux 6.17; `libc` does not export it yet).
+const XDP_MAX_TX_SKB_BUDGET: libc::c_int = 9;
+
+/// Lets one copy-mode `sendto` transmit up to `budget` TX descriptors
+/// instead of the kernel's default 32 (`budget` from 32 to the TX ring
+/// size). Kernels before 6.17 refuse it (`ENOPROTOOPT`).
+pub(crate) fn tx_budget(fd: &OwnedFd, budget: u32) -> io::Result<()> {
+    setsockopt(fd, XDP_MAX_TX_SKB_BUDGET, &budget)
+}
+
 // asm-generic socket option numbers (x86_64, aarch64, riscv64); `libc`
 // does not export them for these targets.
 const SO_BUSY_POLL: libc::c_int = 46;
