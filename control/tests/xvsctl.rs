@@ -118,6 +118,11 @@ fn broken_config_apply_fails_with_one_line_and_changes_nothing() {
     let err = fails(&fx, &["config", "apply", file.to_str().unwrap()]);
     assert!(err.contains("vlan 9999"), "{err}");
     assert_eq!(fx.dump(), before);
+    // Broken TOML: the parser's error, in one line naming where.
+    std::fs::write(&file, EXAMPLE.replace("vlan = 10", "vlan = 10 10")).unwrap();
+    let err = fails(&fx, &["config", "apply", file.to_str().unwrap()]);
+    assert!(err.contains("config syntax: line "), "{err}");
+    assert_eq!(fx.dump(), before);
     let err = fails(&fx, &["config", "apply", "/nonexistent/x.toml"]);
     assert!(err.contains("/nonexistent/x.toml"), "{err}");
 }

@@ -788,5 +788,31 @@ fn mtu_changed_live_on_an_access_port_and_the_uplink_is_followed() {
         );
     }
     assert!(d.log().contains("MTU changed"), "{}", d.log());
+
+    // Removed, its MTU lowered to 900 while xvsd does not watch it, added
+    // again live: checked against 900 from the start.
+    let ctl = |args: &[&str]| {
+        let out = d.xvsctl(args);
+        assert!(
+            out.status.success(),
+            "xvsctl {args:?}: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            d.log()
+        );
+    };
+    ctl(&["port", "del", &pa]);
+    sw.ip(&["link", "set", "dev", &pa, "mtu", "900"]);
+    ctl(&["port", "add", &pa, "--role", "access"]);
+    ctl(&["attach", "vni100", &pa]);
+    assert!(
+        drop_mtu_moves(&d, &peer, "10.9.0.1", 950, Duration::from_secs(5)),
+        "no drop_mtu over the MTU of a port added live:\n{}",
+        d.log()
+    );
+    assert!(
+        (0..5).any(|_| ping_size(&peer, "10.9.0.1", 800)),
+        "no ping under the MTU of a port added live:\n{}",
+        d.log()
+    );
     assert!(d.stop().success());
 }

@@ -504,6 +504,7 @@ fn config_apply_switches_atomically_or_changes_nothing() {
         let out = apply(name, &text);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{name} was accepted");
+        assert_eq!(err.trim_end().lines().count(), 1, "{name}: {err}");
         assert!(
             err.contains(why),
             "{name}: {err:?} does not mention {why:?}"
