@@ -570,6 +570,28 @@ fn ping_until(ns: &Netns, dst: &str, wait: Duration) -> bool {
     false
 }
 
+/// The underlay veth: `up` 192.0.2.10 in `sw` ─ eth0 192.0.2.1 in `peer`,
+/// both with MTU 1600.
+fn underlay(sw: &Netns, peer: &Netns, up: &str) {
+    sw.ip(&[
+        "link",
+        "add",
+        up,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "eth0",
+        "netns",
+        peer.name(),
+    ]);
+    sw.ip(&["addr", "add", "192.0.2.10/24", "dev", up]);
+    sw.ip(&["link", "set", up, "mtu", "1600", "up"]);
+    peer.ip(&["addr", "add", "192.0.2.1/24", "dev", "eth0"]);
+    peer.ip(&["link", "set", "eth0", "mtu", "1600", "up"]);
+    peer.exec("ethtool", &["-K", "eth0", "tx", "off"]);
+}
+
 /// A VXLAN topology with its xvsd config:
 /// vm/eth0 10.9.0.1 ─ pa [xvsd] up 192.0.2.10 ─ peer/eth0 192.0.2.1 with
 /// the peer's kernel VXLAN device vx (VNI 100) at 10.9.0.2. Returns (sw,
@@ -579,23 +601,7 @@ fn vxlan_topology() -> (Netns, Netns, Netns, String, String, String) {
     let peer = quiet_netns("xup");
     let vm = quiet_netns("xuv");
     let (up, pa) = (unique_name("u"), unique_name("a"));
-    sw.ip(&[
-        "link",
-        "add",
-        &up,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "eth0",
-        "netns",
-        peer.name(),
-    ]);
-    sw.ip(&["addr", "add", "192.0.2.10/24", "dev", &up]);
-    sw.ip(&["link", "set", &up, "mtu", "1600", "up"]);
-    peer.ip(&["addr", "add", "192.0.2.1/24", "dev", "eth0"]);
-    peer.ip(&["link", "set", "eth0", "mtu", "1600", "up"]);
-    peer.exec("ethtool", &["-K", "eth0", "tx", "off"]);
+    underlay(&sw, &peer, &up);
     peer.ip(&[
         "link",
         "add",
@@ -814,5 +820,46 @@ fn mtu_changed_live_on_an_access_port_and_the_uplink_is_followed() {
         "no ping under the MTU of a port added live:\n{}",
         d.log()
     );
+    assert!(d.stop().success());
+}
+
+#[test]
+fn deleted_uplink_recreated_is_taken_back_and_vxlan_flows_again() {
+    if !privileged("deleted_uplink_recreated_is_taken_back_and_vxlan_flows_again") {
+        return;
+    }
+    let (sw, peer, vm, up, _pa, config) = vxlan_topology();
+    let d = Xvsd::start(&sw, &config, &[]);
+    assert!(
+        ping_until(&vm, "10.9.0.2", Duration::from_secs(15)),
+        "no ping through xvsd at first:\n{}",
+        d.log()
+    );
+    let old_ifindex = show_port(&d, &up)["ifindex"].as_u64();
+    sw.ip(&["link", "del", "dev", &up]);
+    wait_state(&d, &up, "gone", Duration::from_secs(2));
+    assert!(!ping_once(&vm, "10.9.0.2"), "reply without an uplink");
+
+    // Re-created (new ifindex, new MAC): taken back with no command; the
+    // next hop is resolved again through it and VXLAN flows both ways.
+    underlay(&sw, &peer, &up);
+    wait_state(&d, &up, "up", Duration::from_secs(5));
+    assert_ne!(show_port(&d, &up)["ifindex"].as_u64(), old_ifindex);
+    assert!(
+        has_xdp(&sw, &up),
+        "no XDP on the re-created uplink:\n{}",
+        d.log()
+    );
+    assert!(
+        ping_until(&vm, "10.9.0.2", Duration::from_secs(15)),
+        "no ping through the re-created uplink:\n{}",
+        d.log()
+    );
+    for i in 0..5 {
+        assert!(
+            ping_once(&vm, "10.9.0.2"),
+            "ping {i} lost after the uplink came back"
+        );
+    }
     assert!(d.stop().success());
 }
