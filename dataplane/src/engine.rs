@@ -448,23 +448,13 @@ impl Engine {
     /// have both MACs.
     #[inline]
     pub fn prefetch(&self, bd: BdId, frame: &[u8]) {
-        let Some(macs) = frame.get(..12) else {
-            return;
-        };
-        // Both keys straight from two big-endian words of the header
-        // (`FdbKey::packed`: BD in the top 16 bits, MAC below).
-        let word = |at: usize| {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(&macs[at..at + 8]);
-            u64::from_be_bytes(w)
-        };
-        let bd = u64::from(bd.0) << 48;
-        let dst = word(0) >> 16;
-        let src = word(4) & 0xffff_ffff_ffff;
-        self.replica.prefetch_packed(bd | src);
-        // Group destinations are flooded, not looked up.
-        if dst & 1 << 40 == 0 {
-            self.replica.prefetch_packed(bd | dst);
+        if let Some(macs) = frame.get(..12) {
+            let dst = MacAddr::from_bytes(&macs[..6]);
+            let src = MacAddr::from_bytes(&macs[6..]);
+            self.replica.prefetch(bd, src);
+            if !dst.is_multicast() {
+                self.replica.prefetch(bd, dst);
+            }
         }
     }
 

@@ -163,13 +163,6 @@ impl FdbReplica {
         self.table.prefetch(FdbKey::new(bd, mac).packed());
     }
 
-    /// [`prefetch`](Self::prefetch) of a key already packed
-    /// ([`FdbKey::packed`]).
-    #[inline(always)]
-    pub(crate) fn prefetch_packed(&self, packed: u64) {
-        self.table.prefetch(packed);
-    }
-
     /// Where `mac` lives in `bd`, if known.
     #[inline]
     pub fn lookup(&self, bd: BdId, mac: MacAddr) -> Option<Location> {
