@@ -37,7 +37,9 @@ fn main() {
         "decap_1mac" => Scenario::decap_to_local(2),
         "flood_8" => Scenario::flood(8),
         other => {
-            eprintln!("unknown scenario {other}: encap_1mac, encap_64k, decap_1mac, decap_64k, flood_8");
+            eprintln!(
+                "unknown scenario {other}: encap_1mac, encap_64k, decap_1mac, decap_64k, flood_8"
+            );
             std::process::exit(2);
         }
     };

@@ -13,8 +13,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use xvs_dataplane::bridge::{BridgeDomain, BridgeDomains};
-use xvs_dataplane::decide::{FrameMeta, Ingress};
-use xvs_dataplane::decide::Egress;
+use xvs_dataplane::decide::{Egress, FrameMeta, Ingress};
 use xvs_dataplane::engine::{EncapConfig, Engine, TxFrames, Verdict};
 use xvs_dataplane::fdb::{self, FdbConfig, FdbOwner, Tick};
 use xvs_dataplane::fixtures::{in_buffer, mac, udp_frame, BENCH_FRAME, FRAME_SIZE, HEADROOM};
