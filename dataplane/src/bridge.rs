@@ -6,13 +6,14 @@
 //! steer MAC addresses towards itself. So by default a bridge domain only
 //! accepts decapsulated frames whose outer source address is a VTEP of its
 //! flood list; [`BridgeDomain::learn_from_any_vtep`] opts out. The check
-//! runs in the engine, per decapsulated frame, as a binary search in a
-//! small sorted array of integers built when the domain is inserted
-//! ([`BridgeDomains::admits_vtep`]).
+//! runs in the engine, per decapsulated frame, as one probe of a small
+//! hash table built when the domain is inserted
+//! ([`BridgeDomains::admits_vtep`], [`VtepSet`]).
 
 use std::net::IpAddr;
 
 use crate::types::{Attachment, BdId, Vni};
+use crate::vtep_map::VtepMap;
 
 /// One bridge domain: an L2 segment with at most one VNI, its local
 /// attachments and its flood list of remote VTEPs.
@@ -55,44 +56,33 @@ impl BridgeDomain {
     }
 }
 
-/// A set of VTEP addresses as sorted integers, one array per family: a
-/// membership test is a binary search over a few cache lines, with no
-/// hashing and no `IpAddr` comparisons.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// A set of VTEP addresses: the engine's VTEP probe table with no values
+/// (`crate::vtep_map`). An IPv4 membership test is one multiply and one
+/// probe (the table's seed gives every member a slot of its own), with no
+/// general-purpose hashing and no `IpAddr` comparisons; IPv6 members sit in
+/// a hash map.
+#[derive(Clone, Debug, Default)]
 pub struct VtepSet {
-    v4: Vec<u32>,
-    v6: Vec<u128>,
+    members: VtepMap<()>,
 }
 
 impl VtepSet {
-    /// The set of `ips`.
+    /// The set of `ips` (duplicates count once).
     pub fn new<'a>(ips: impl IntoIterator<Item = &'a IpAddr>) -> VtepSet {
-        let mut set = VtepSet::default();
-        for ip in ips {
-            match ip {
-                IpAddr::V4(a) => set.v4.push(u32::from(*a)),
-                IpAddr::V6(a) => set.v6.push(u128::from(*a)),
-            }
+        VtepSet {
+            members: VtepMap::from_entries(ips.into_iter().map(|ip| (*ip, ()))),
         }
-        set.v4.sort_unstable();
-        set.v4.dedup();
-        set.v6.sort_unstable();
-        set.v6.dedup();
-        set
     }
 
     /// Whether `ip` is in the set.
-    #[inline]
+    #[inline(always)]
     pub fn contains(&self, ip: IpAddr) -> bool {
-        match ip {
-            IpAddr::V4(a) => self.v4.binary_search(&u32::from(a)).is_ok(),
-            IpAddr::V6(a) => self.v6.binary_search(&u128::from(a)).is_ok(),
-        }
+        self.members.contains(ip)
     }
 
     /// How many addresses it holds.
     pub fn len(&self) -> usize {
-        self.v4.len() + self.v6.len()
+        self.members.len()
     }
 
     /// Whether it is empty.
@@ -157,7 +147,7 @@ impl BridgeDomains {
     /// is `vtep`: a VTEP of its flood list, or any VTEP when it has
     /// [`learn_from_any_vtep`](BridgeDomain::learn_from_any_vtep). False
     /// for a domain that does not exist.
-    #[inline]
+    #[inline(always)]
     pub fn admits_vtep(&self, id: BdId, vtep: IpAddr) -> bool {
         self.slot(id)
             .is_some_and(|s| s.bd.learn_from_any_vtep || s.trusted.contains(vtep))
@@ -207,6 +197,14 @@ mod tests {
         assert!(!set.contains(ip("2001:db8::1")));
         // The IPv4-mapped form of a member is another address.
         assert!(!set.contains(ip("::ffff:192.0.2.1")));
+        // A list larger than the probe table grows to (shared slots).
+        let many: Vec<IpAddr> = (0..5000u32)
+            .map(|i| IpAddr::V4((0xc633_0000u32 + 2 * i).into()))
+            .collect();
+        let set = VtepSet::new(&many);
+        assert_eq!(set.len(), 5000);
+        assert!(many.iter().all(|a| set.contains(*a)));
+        assert!(!(0..5000u32).any(|i| set.contains(IpAddr::V4((0xc633_0001u32 + 2 * i).into()))));
         assert!(VtepSet::new(&[]).is_empty());
         assert!(!VtepSet::new(&[]).contains(ip("192.0.2.1")));
     }

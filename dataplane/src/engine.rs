@@ -17,8 +17,7 @@ use crate::storm::StormControl;
 use crate::types::{BdId, MacAddr, PortId, Vni};
 use crate::wire::{ethernet, vxlan};
 
-mod vtep_map;
-use vtep_map::VtepMap;
+use crate::vtep_map::VtepMap;
 
 /// Settings of the outer headers this node writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

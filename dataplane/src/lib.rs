@@ -35,3 +35,5 @@ pub mod storm;
 pub mod trace;
 pub mod types;
 pub mod wire;
+
+mod vtep_map;

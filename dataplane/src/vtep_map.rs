@@ -1,14 +1,17 @@
 //! [`VtepMap`]: a small map keyed by remote VTEP address, read once per
-//! frame sent to a VTEP (its encapsulation template, its next hop).
+//! frame that goes to or comes from a VTEP: the engine's encapsulation
+//! templates and next hops, and (as a set, `VtepMap<()>`) each bridge
+//! domain's VTEP allow-list ([`crate::bridge::VtepSet`]).
 //!
 //! IPv4 keys live in an open-addressing table of `(address, index)` pairs,
 //! at most half full, found with one multiply; no general-purpose hasher
 //! runs per frame. The values sit in a dense `Vec`. Changes (a next hop
-//! resolved or lost, new settings) are rare and rebuild the probe table,
-//! choosing a hash seed — and if need be a larger table, up to 4096 slots —
-//! under which no two addresses share a home slot: a lookup is then one
-//! probe, always, and its branches are predictable whichever VTEP a frame
-//! goes to. IPv6 keys, rarer still, use a `hashbrown` map.
+//! resolved or lost, new settings, a new flood list) are rare and rebuild
+//! the probe table, choosing a hash seed — and if need be a larger table,
+//! up to 4096 slots — under which no two addresses share a home slot: a
+//! lookup is then one probe, always, and its branches are predictable
+//! whichever VTEP a frame goes to or comes from. IPv6 keys, rarer still,
+//! use a `hashbrown` map.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -19,7 +22,7 @@ const EMPTY: u32 = u32::MAX;
 
 /// A map from remote VTEP address to `T`.
 #[derive(Clone, Debug)]
-pub(super) struct VtepMap<T> {
+pub(crate) struct VtepMap<T> {
     /// IPv4 entries, in no particular order.
     v4: Vec<(u32, T)>,
     /// Probe table over `v4`: (address, index into `v4` or [`EMPTY`]); its
@@ -64,6 +67,14 @@ impl<T> VtepMap<T> {
 
     #[inline(always)]
     fn get_v4(&self, key: u32) -> Option<&T> {
+        // The index comes from `slots`, built together with `v4` in
+        // `rebuild`.
+        self.find_v4(key).map(|idx| &self.v4[idx as usize].1)
+    }
+
+    /// The index into `v4` of `key`'s entry, if any.
+    #[inline(always)]
+    fn find_v4(&self, key: u32) -> Option<u32> {
         let mask = self.slots.len() - 1;
         let mut i = home(key, self.seed, mask);
         // The table is never full, so an empty slot ends every probe.
@@ -73,11 +84,47 @@ impl<T> VtepMap<T> {
                 return None;
             }
             if k == key {
-                // `idx` indexes `v4` (built together in `rebuild`).
-                return Some(&self.v4[idx as usize].1);
+                return Some(idx);
             }
             i = (i + 1) & mask;
         }
+    }
+
+    /// Whether `ip` has a value.
+    #[inline(always)]
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        // Without reading the value: one probe of `slots` and no more.
+        match ip {
+            IpAddr::V4(a) => self.find_v4(u32::from(a)).is_some(),
+            IpAddr::V6(a) => self.v6.contains_key(&u128::from(a)),
+        }
+    }
+
+    /// How many keys it holds.
+    pub fn len(&self) -> usize {
+        self.v4.len() + self.v6.len()
+    }
+
+    /// The map of `entries`; a later value for the same key replaces an
+    /// earlier one. The probe table is built once, at the end.
+    pub fn from_entries(entries: impl IntoIterator<Item = (IpAddr, T)>) -> VtepMap<T> {
+        let mut m = VtepMap::default();
+        for (ip, v) in entries {
+            match ip {
+                IpAddr::V4(a) => {
+                    let key = u32::from(a);
+                    match m.v4.iter_mut().find(|(k, _)| *k == key) {
+                        Some(e) => e.1 = v,
+                        None => m.v4.push((key, v)),
+                    }
+                }
+                IpAddr::V6(a) => {
+                    m.v6.insert(u128::from(a), v);
+                }
+            }
+        }
+        m.rebuild();
+        m
     }
 
     /// Inserts or replaces the value for `ip`.
@@ -188,6 +235,35 @@ mod tests {
             assert_eq!(m.get(v4(i)), Some(&i));
         }
         assert_eq!(m.get(v4(3000)), None);
+    }
+
+    #[test]
+    fn from_entries_equals_inserting_one_by_one() {
+        let entries: Vec<(IpAddr, u32)> = (0..200u32)
+            .map(|n| {
+                // Repeats (n % 150) so later values replace earlier ones.
+                let ip = match n % 150 {
+                    m if m % 7 == 0 => IpAddr::V6(Ipv6Addr::from(u128::from(m) << 64 | 1)),
+                    m => v4(m),
+                };
+                (ip, n)
+            })
+            .collect();
+        let built = VtepMap::from_entries(entries.iter().copied());
+        let mut one_by_one = VtepMap::default();
+        for &(ip, n) in &entries {
+            one_by_one.insert(ip, n);
+        }
+        assert_eq!(built.len(), 150);
+        assert_eq!(one_by_one.len(), 150);
+        for m in 0..160 {
+            for ip in [v4(m), IpAddr::V6(Ipv6Addr::from(u128::from(m) << 64 | 1))] {
+                assert_eq!(built.get(ip), one_by_one.get(ip), "{ip}");
+                assert_eq!(built.contains(ip), built.get(ip).is_some());
+            }
+        }
+        assert_eq!(built.get(v4(1)), Some(&151));
+        assert!(!VtepMap::<()>::from_entries([]).contains(v4(0)));
     }
 
     #[test]
