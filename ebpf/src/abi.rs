@@ -28,6 +28,14 @@ pub const MAX_QUEUES: u32 = 64;
 /// Entries of the XSKMAP: one per (port, queue) (`XVS_XSK_SLOTS`).
 pub const XSK_SLOTS: u32 = MAX_PORTS * MAX_QUEUES;
 
+/// Interfaces with an ifindex below this are kept in the array map
+/// `xvs_ports_array`, the others in the hash `xvs_ports`
+/// (`XVS_PORT_ARRAY_SIZE`).
+pub const PORT_ARRAY_SIZE: u32 = 4096;
+/// Marks a used entry of map `xvs_untagged` (the attachment (port, VID 0)):
+/// the value is `UNTAGGED_PRESENT | bd`, 0 when there is none
+/// (`XVS_UNTAGGED_PRESENT`).
+pub const UNTAGGED_PRESENT: u64 = 1 << 32;
 /// The XSKMAP slot of (port, RX queue): `port_index * MAX_QUEUES + queue`.
 ///
 /// An AF_XDP socket is bound to one interface and queue, and the kernel
@@ -48,7 +56,8 @@ pub enum PortRole {
     Access = 2,
 }
 
-/// Value of map `xvs_ports` (key: ifindex as `u32`): `struct xvs_port`.
+/// Value of maps `xvs_ports_array` (index: ifindex below 4096, `XVS_PORT_ARRAY_SIZE`)
+/// and `xvs_ports` (key: any other ifindex as `u32`): `struct xvs_port`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(C)]
 pub struct PortValue {
@@ -241,6 +250,7 @@ const _: () = {
     assert!(MAX_PORTS == l::XVS_MAX_PORTS.0);
     assert!(MAX_QUEUES == l::XVS_MAX_QUEUES.0);
     assert!(XSK_SLOTS == l::XVS_XSK_SLOTS.0);
+    assert!(PORT_ARRAY_SIZE == l::XVS_PORT_ARRAY_SIZE.0);
 };
 const _: () = assert!(PortRole::Uplink as u32 == ctypes::xvs_port_role::XVS_ROLE_UPLINK.0);
 const _: () = assert!(PortRole::Access as u32 == ctypes::xvs_port_role::XVS_ROLE_ACCESS.0);

@@ -13,8 +13,8 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use libbpf_rs::{MapCore, MapFlags, MapMut};
 
 use crate::abi::{
-    xsk_slot, AttachKey, ConfigValue, PortRole, PortValue, VtepAddr, MAX_PORTS, VID_MAX, VNI_MAX,
-    XSK_SLOTS,
+    xsk_slot, AttachKey, ConfigValue, PortRole, PortValue, VtepAddr, MAX_PORTS, PORT_ARRAY_SIZE,
+    UNTAGGED_PRESENT, VID_MAX, VNI_MAX, XSK_SLOTS,
 };
 use crate::classifier::Classifier;
 use crate::counters::{Counter, Counters};
@@ -30,6 +30,13 @@ pub(crate) fn check_layout(maps: &OpenXvsXdpMaps<'_>) -> Result<()> {
             "xvs_ports",
             maps.xvs_ports.key_size(),
             maps.xvs_ports.value_size(),
+            u32s,
+            size_of::<PortValue>(),
+        ),
+        (
+            "xvs_ports_array",
+            maps.xvs_ports_array.key_size(),
+            maps.xvs_ports_array.value_size(),
             u32s,
             size_of::<PortValue>(),
         ),
@@ -55,6 +62,13 @@ pub(crate) fn check_layout(maps: &OpenXvsXdpMaps<'_>) -> Result<()> {
             u32s,
         ),
         (
+            "xvs_untagged",
+            maps.xvs_untagged.key_size(),
+            maps.xvs_untagged.value_size(),
+            u32s,
+            size_of::<u64>(),
+        ),
+        (
             "xvs_config",
             maps.xvs_config.key_size(),
             maps.xvs_config.value_size(),
@@ -76,13 +90,23 @@ pub(crate) fn check_layout(maps: &OpenXvsXdpMaps<'_>) -> Result<()> {
             size_of::<u64>(),
         ),
     ];
-    if maps.xvs_xsks.max_entries() != XSK_SLOTS {
-        return Err(Error::MapLayout {
-            map: "xvs_xsks",
-            what: "entries",
-            actual: maps.xvs_xsks.max_entries(),
-            expected: XSK_SLOTS,
-        });
+    for (map, actual, expected) in [
+        ("xvs_xsks", maps.xvs_xsks.max_entries(), XSK_SLOTS),
+        (
+            "xvs_ports_array",
+            maps.xvs_ports_array.max_entries(),
+            PORT_ARRAY_SIZE,
+        ),
+        ("xvs_untagged", maps.xvs_untagged.max_entries(), MAX_PORTS),
+    ] {
+        if actual != expected {
+            return Err(Error::MapLayout {
+                map,
+                what: "entries",
+                actual,
+                expected,
+            });
+        }
     }
     for (map, key, value, want_key, want_value) in table {
         for (what, actual, expected) in [
@@ -170,21 +194,47 @@ impl Classifier {
             role: role as u32,
             port_index,
         };
-        update(
-            &self.skel().maps.xvs_ports,
-            "xvs_ports",
-            &ifindex.to_ne_bytes(),
-            &value.to_bytes(),
-        )
+        self.write_port(ifindex, &value)
     }
 
     /// Forgets interface `ifindex`: its frames go to the kernel again.
     pub fn remove_port(&self, ifindex: u32) -> Result<()> {
+        if ifindex < PORT_ARRAY_SIZE {
+            // An array entry cannot be deleted: role 0 is "not a port".
+            let none = PortValue {
+                role: 0,
+                port_index: 0,
+            };
+            return self.write_port(ifindex, &none);
+        }
         delete(
             &self.skel().maps.xvs_ports,
             "xvs_ports",
             &ifindex.to_ne_bytes(),
         )
+    }
+
+    /// Writes the (port, VID 0) attachment: 0 none, else
+    /// `UNTAGGED_PRESENT | bd`.
+    fn write_untagged(&self, port_index: u32, value: u64) -> Result<()> {
+        update(
+            &self.skel().maps.xvs_untagged,
+            "xvs_untagged",
+            &port_index.to_ne_bytes(),
+            &value.to_ne_bytes(),
+        )
+    }
+
+    /// Writes `ifindex`'s entry where the program looks for it: the array
+    /// for small ifindexes, else the hash.
+    fn write_port(&self, ifindex: u32, value: &PortValue) -> Result<()> {
+        let maps = &self.skel().maps;
+        let (map, name) = if ifindex < PORT_ARRAY_SIZE {
+            (&maps.xvs_ports_array, "xvs_ports_array")
+        } else {
+            (&maps.xvs_ports, "xvs_ports")
+        };
+        update(map, name, &ifindex.to_ne_bytes(), &value.to_bytes())
     }
 
     /// Adds one of this node's VTEP addresses (VXLAN is decapsulated only
@@ -231,6 +281,9 @@ impl Classifier {
     pub fn set_attachment(&self, port_index: u32, vid: u16, bd: u32) -> Result<()> {
         check_port_index(port_index)?;
         check_vid(vid)?;
+        if vid == 0 {
+            return self.write_untagged(port_index, UNTAGGED_PRESENT | u64::from(bd));
+        }
         let key = AttachKey {
             port_index,
             vid,
@@ -247,6 +300,13 @@ impl Classifier {
     /// Removes an attachment: its frames are dropped and counted.
     pub fn remove_attachment(&self, port_index: u32, vid: u16) -> Result<()> {
         check_vid(vid)?;
+        if vid == 0 {
+            // No port index ≥ 256 can have been set: nothing to remove.
+            if port_index >= MAX_PORTS {
+                return Ok(());
+            }
+            return self.write_untagged(port_index, 0);
+        }
         let key = AttachKey {
             port_index,
             vid,

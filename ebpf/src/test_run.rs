@@ -126,3 +126,32 @@ fn xdp_md(data: u32, data_end: u32, ifindex: u32, rx_queue: u32) -> [u8; XDP_MD_
     }
     b
 }
+
+impl Classifier {
+    /// Runs the program once on `frame` (received on `ifindex`, RX queue
+    /// `rx_queue`) and returns the time the kernel measured around the run,
+    /// for benchmarks: average many calls. One run per call because the
+    /// kernel's `repeat` reruns the program on the frame the previous run
+    /// left (decapsulated, tag popped, metadata in front), and its
+    /// live-frames mode recycles pages without restoring the bytes a
+    /// program rewrote; either would time a different path.
+    pub fn test_run_timed(
+        &self,
+        frame: &[u8],
+        ifindex: u32,
+        rx_queue: u32,
+    ) -> Result<std::time::Duration> {
+        let mut ctx_in = xdp_md(0, frame.len() as u32, ifindex, rx_queue);
+        let input = ProgramInput {
+            data_in: Some(frame),
+            context_in: Some(&mut ctx_in),
+            repeat: 1,
+            ..Default::default()
+        };
+        let output = self
+            .program()
+            .test_run(input)
+            .map_err(|source| Error::TestRun { source })?;
+        Ok(output.duration)
+    }
+}

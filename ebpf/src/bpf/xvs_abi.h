@@ -27,6 +27,7 @@ enum xvs_limits {
 	XVS_MAX_ATTACHMENTS = 16384,
 	XVS_MAX_QUEUES = 64,           /* rx_queue_index < XVS_MAX_QUEUES */
 	XVS_XSK_SLOTS = XVS_MAX_PORTS * XVS_MAX_QUEUES,
+	XVS_PORT_ARRAY_SIZE = 4096,    /* ifindex < this: port in xvs_ports_array */
 };
 
 /* xvs_port.role */
@@ -37,7 +38,11 @@ enum xvs_port_role {
 };
 
 /*
- * Map xvs_ports: key __u32 ifindex → value struct xvs_port.
+ * Maps xvs_ports_array (ARRAY, XVS_PORT_ARRAY_SIZE entries, index ifindex)
+ * and xvs_ports (HASH, key __u32 ifindex) → value struct xvs_port. An
+ * ifindex below XVS_PORT_ARRAY_SIZE is looked up in the array only (role 0:
+ * not a port), any other in the hash: one array lookup per frame instead of
+ * a hash lookup on the usual small ifindexes.
  * Size 8.
  */
 struct xvs_port {
@@ -60,9 +65,16 @@ struct xvs_addr {
  */
 
 /*
- * Map xvs_attachments: key struct xvs_attach_key → value __u32 bridge domain.
- * Size 8. vid 0 is the untagged / priority-tagged attachment.
+ * Map xvs_attachments: key struct xvs_attach_key → value __u32 bridge domain,
+ * for VIDs 1 … 4095. Size 8.
+ *
+ * Map xvs_untagged: ARRAY, XVS_MAX_PORTS entries, index port_index → value
+ * __u64: the attachment (port, VID 0), which untagged and priority-tagged
+ * frames select — 0 none, else XVS_UNTAGGED_PRESENT | bridge domain. An
+ * array lookup (inlined by the verifier) on the hottest path instead of a
+ * hash lookup.
  */
+#define XVS_UNTAGGED_PRESENT (1ULL << 32)
 struct xvs_attach_key {
 	__u32 port_index; /* offset 0: xvs_port.port_index; do not change offset */
 	__u16 vid;        /* offset 4: 0 … 4095; do not change offset */

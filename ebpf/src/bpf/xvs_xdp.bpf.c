@@ -2,7 +2,7 @@
 /*
  * xvs XDP classifier: the kernel half of the xvs switch.
  *
- * Per ingress interface (map xvs_ports):
+ * Per ingress interface (maps xvs_ports_array / xvs_ports):
  *   uplink  — VXLAN to a local VTEP address is validated, decapsulated and
  *             redirected to the AF_XDP socket of (port, RX queue);
  *             everything else is XDP_PASS (management, ARP, SSH, …).
@@ -130,6 +130,7 @@ static __always_inline int xvs_access(struct xdp_md *ctx, const struct xvs_port 
 	struct xvs_meta meta = {};
 	struct xvs_vlan_hdr *vh;
 	__u8 macs[2 * ETH_ALEN];
+	__u64 *untagged;
 	__be16 proto;
 	__u32 *bd;
 
@@ -144,10 +145,19 @@ static __always_inline int xvs_access(struct xdp_md *ctx, const struct xvs_port 
 		if (xvs_is_vlan(vh->proto))
 			meta.flags |= XVS_META_F_INNER_TAG;
 	}
-	bd = bpf_map_lookup_elem(&xvs_attachments, &key);
-	if (!bd)
-		return xvs_finish(XVS_CNT_DROP_UNKNOWN_ATTACHMENT);
-	meta.bd = *bd;
+	if (key.vid == 0) {
+		/* Untagged or priority-tagged: (port, 0) lives in an array. */
+		untagged = bpf_map_lookup_elem(&xvs_untagged, &key.port_index);
+		asm volatile(""); /* two lookups, not one on a run-time map */
+		if (!untagged || !*untagged)
+			return xvs_finish(XVS_CNT_DROP_UNKNOWN_ATTACHMENT);
+		meta.bd = (__u32)*untagged;
+	} else {
+		bd = bpf_map_lookup_elem(&xvs_attachments, &key);
+		if (!bd)
+			return xvs_finish(XVS_CNT_DROP_UNKNOWN_ATTACHMENT);
+		meta.bd = *bd;
+	}
 	meta.port_index = port->port_index;
 	meta.vid = key.vid;
 
@@ -171,8 +181,18 @@ SEC("xdp")
 int xvs_classify(struct xdp_md *ctx)
 {
 	__u32 ifindex = ctx->ingress_ifindex;
-	struct xvs_port *port = bpf_map_lookup_elem(&xvs_ports, &ifindex);
+	struct xvs_port *port;
 
+	/* Small ifindexes (all of them, in practice): an array lookup, which
+	 * the verifier inlines; the rest in the hash (see xvs_abi.h). */
+	if (ifindex < XVS_PORT_ARRAY_SIZE) {
+		port = bpf_map_lookup_elem(&xvs_ports_array, &ifindex);
+		/* Keeps clang from merging both lookups into one call on a map
+		 * chosen at run time, which the verifier could not inline. */
+		asm volatile("");
+	} else {
+		port = bpf_map_lookup_elem(&xvs_ports, &ifindex);
+	}
 	if (!port)
 		return xvs_finish(XVS_CNT_PASS_NO_PORT);
 	if (port->role == XVS_ROLE_UPLINK)

@@ -17,6 +17,13 @@ struct {
 } xvs_ports SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XVS_PORT_ARRAY_SIZE);
+	__type(key, __u32); /* ifindex < XVS_PORT_ARRAY_SIZE */
+	__type(value, struct xvs_port);
+} xvs_ports_array SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, XVS_MAX_VTEPS);
 	__type(key, struct xvs_addr);
@@ -36,6 +43,13 @@ struct {
 	__type(key, struct xvs_attach_key);
 	__type(value, __u32); /* bridge domain */
 } xvs_attachments SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XVS_MAX_PORTS);
+	__type(key, __u32);   /* port_index */
+	__type(value, __u64); /* 0, or XVS_UNTAGGED_PRESENT | bridge domain */
+} xvs_untagged SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
