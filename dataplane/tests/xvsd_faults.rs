@@ -12,10 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-use xvs_control::proto::{Reply, Request};
 use xvs_testkit::{enter, privileged, unique_name, Netns, RawSocket};
-use xvsd_common::{counter, frame, is_test_frame, quiet_netns, seq_of, veth, Xvsd};
+use xvsd_common::vxlan::{self, kernel_vtep, ping_once, ping_until, underlay, Bum, VM_IP, VX_IP};
+use xvsd_common::{attach_vm, counter, frame, is_test_frame, quiet_netns, seq_of, veth, Xvsd};
 
 const M1: [u8; 6] = [0x02, 0, 0, 0, 0x52, 1];
 const M2: [u8; 6] = [0x02, 0, 0, 0, 0x52, 2];
@@ -159,32 +158,9 @@ impl Stream {
     }
 }
 
-/// `xvsctl show --json`'s port named `name`.
-fn show_port(d: &Xvsd, name: &str) -> Value {
-    let Ok(Reply::Show(v)) = d.call(&Request::Show {}) else {
-        panic!("show failed:\n{}", d.log());
-    };
-    v["ports"]
-        .as_array()
-        .and_then(|ps| ps.iter().find(|p| p["name"] == name).cloned())
-        .unwrap_or_else(|| panic!("no port {name} in {v}"))
-}
-
 /// Waits (at most `wait`) until `show` says port `name` is in `state`.
 fn wait_state(d: &Xvsd, name: &str, state: &str, wait: Duration) {
-    let end = Instant::now() + wait;
-    loop {
-        let p = show_port(d, name);
-        if p["state"] == state {
-            return;
-        }
-        assert!(
-            Instant::now() < end,
-            "port {name} not {state} after {wait:?}: {p}\n{}",
-            d.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    d.wait_port(name, wait, state, |p| p["state"] == state);
 }
 
 /// True if `ip -d link show dev IFACE` reports an XDP program.
@@ -220,7 +196,7 @@ fn kill_9_leaves_no_program_and_a_restart_forwards_within_2_s() {
     let links: Vec<String> = [p1, p2]
         .iter()
         .map(|p| {
-            show_port(&d, p)["xdp_link"]
+            d.port(p)["xdp_link"]
                 .as_u64()
                 .expect("xdp_link")
                 .to_string()
@@ -343,10 +319,7 @@ fn access_ports_down_and_up_resume_forwarding_without_a_restart() {
 }
 
 fn show_pid(d: &Xvsd) -> u64 {
-    let Ok(Reply::Show(v)) = d.call(&Request::Show {}) else {
-        panic!("show failed");
-    };
-    v["daemon"]["pid"].as_u64().expect("pid")
+    d.show()["daemon"]["pid"].as_u64().expect("pid")
 }
 
 #[test]
@@ -420,10 +393,10 @@ fn deleted_access_port_is_reported_and_the_others_lose_nothing() {
     // sockets, XSKMAP, classifier entry) with no xvsctl command, and it
     // switches again.
     let h3 = &v[2].1;
-    let old_ifindex = show_port(&d, p3)["ifindex"].as_u64();
+    let old_ifindex = d.port(p3)["ifindex"].as_u64();
     veth(&ns, p3, h3, 1);
     wait_state(&d, p3, "up", Duration::from_secs(5));
-    assert_ne!(show_port(&d, p3)["ifindex"].as_u64(), old_ifindex);
+    assert_ne!(d.port(p3)["ifindex"].as_u64(), old_ifindex);
     assert!(
         has_xdp(&ns, p3),
         "no XDP on the re-created {p3}:\n{}",
@@ -509,24 +482,16 @@ fn xdp_detached_from_under_xvsd_is_reattached() {
     );
 
     // bpftool can: detach the link from under xvsd.
-    let before = show_port(&d, p1);
+    let before = d.port(p1);
     let link = before["xdp_link"].as_u64().expect("xdp_link");
     assert!(link > 0, "{before}");
     ns.exec("bpftool", &["link", "detach", "id", &link.to_string()]);
-    let detached_at = Instant::now();
-    let end = detached_at + Duration::from_secs(2);
-    let after = loop {
-        let p = show_port(&d, p1);
-        if p["xdp_reattached"] == 1 && p["xdp_link"].as_u64().unwrap_or(0) != 0 {
-            break p;
-        }
-        assert!(
-            Instant::now() < end,
-            "XDP not re-attached 2 s after `bpftool link detach`: {p}\n{}",
-            d.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let after = d.wait_port(
+        p1,
+        Duration::from_secs(2),
+        "re-attached 2 s after `bpftool link detach`",
+        |p| p["xdp_reattached"] == 1 && p["xdp_link"].as_u64().unwrap_or(0) != 0,
+    );
     assert_ne!(after["xdp_link"], before["xdp_link"], "{after}");
     assert!(has_xdp(&ns, p1));
     let log = d.log();
@@ -543,7 +508,7 @@ fn xdp_detached_from_under_xvsd_is_reattached() {
     let (sent, got) = s.finish();
     assert!(got.len() as u32 <= sent);
     // The other port was never touched.
-    assert_eq!(show_port(&d, p2)["xdp_reattached"], 0);
+    assert_eq!(d.port(p2)["xdp_reattached"], 0);
     // The same in `stats` (and so in /metrics).
     let st = d.stats();
     assert_eq!(counter(&st, "link", p1, "xdp_reattached"), 1);
@@ -552,109 +517,54 @@ fn xdp_detached_from_under_xvsd_is_reattached() {
     assert!(d.stop().success());
 }
 
-fn ping_once(ns: &Netns, dst: &str) -> bool {
-    ns.exec_status("ping", &["-n", "-q", "-c", "1", "-W", "1", dst])
-        .status
-        .success()
+/// The underlay veth of [`vxlan_started`]: `up` 192.0.2.10 in `sw` ─ eth0
+/// 192.0.2.1 in `peer`, both up with MTU 1600.
+fn ipv4_underlay(sw: &Netns, peer: &Netns, up: &str) {
+    underlay(sw, peer, up, "192.0.2.10/24", "192.0.2.1/24", true);
 }
 
-/// Pings `dst` from `ns` once a second or so until one answers, for at
-/// most `wait`.
-fn ping_until(ns: &Netns, dst: &str, wait: Duration) -> bool {
-    let end = Instant::now() + wait;
-    while Instant::now() < end {
-        if ping_once(ns, dst) {
-            return true;
-        }
-    }
-    false
+/// A VXLAN topology with xvsd running in it (dropped first). Bind every
+/// field when taking it apart: a namespace left out is deleted at once.
+struct Vxlan {
+    d: Xvsd,
+    sw: Netns,
+    peer: Netns,
+    vm: Netns,
+    up: String,
+    pa: String,
 }
 
-/// The underlay veth: `up` 192.0.2.10 in `sw` ─ eth0 192.0.2.1 in `peer`,
-/// both with MTU 1600.
-fn underlay(sw: &Netns, peer: &Netns, up: &str) {
-    sw.ip(&[
-        "link",
-        "add",
-        up,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "eth0",
-        "netns",
-        peer.name(),
-    ]);
-    sw.ip(&["addr", "add", "192.0.2.10/24", "dev", up]);
-    sw.ip(&["link", "set", up, "mtu", "1600", "up"]);
-    peer.ip(&["addr", "add", "192.0.2.1/24", "dev", "eth0"]);
-    peer.ip(&["link", "set", "eth0", "mtu", "1600", "up"]);
-    peer.exec("ethtool", &["-K", "eth0", "tx", "off"]);
-}
-
-/// A VXLAN topology with its xvsd config:
 /// vm/eth0 10.9.0.1 ─ pa [xvsd] up 192.0.2.10 ─ peer/eth0 192.0.2.1 with
-/// the peer's kernel VXLAN device vx (VNI 100) at 10.9.0.2. Returns (sw,
-/// peer, vm, up, pa, config).
-fn vxlan_topology() -> (Netns, Netns, Netns, String, String, String) {
+/// the peer's kernel VXLAN device vx (VNI 100) at 10.9.0.2, xvsd started
+/// and a first ping through it answered.
+fn vxlan_started() -> Vxlan {
     let sw = quiet_netns("xus");
     let peer = quiet_netns("xup");
     let vm = quiet_netns("xuv");
     let (up, pa) = (unique_name("u"), unique_name("a"));
-    underlay(&sw, &peer, &up);
-    peer.ip(&[
-        "link",
-        "add",
-        "vx",
-        "type",
-        "vxlan",
-        "id",
-        "100",
-        "local",
+    ipv4_underlay(&sw, &peer, &up);
+    kernel_vtep(
+        &peer,
+        "02:00:00:09:00:02",
         "192.0.2.1",
-        "dstport",
-        "4789",
-        "learning",
-    ]);
-    peer.exec(
-        "bridge",
-        &[
-            "fdb",
-            "append",
-            "00:00:00:00:00:00",
-            "dev",
-            "vx",
-            "dst",
-            "192.0.2.10",
-        ],
+        Bum::HeadEnd("192.0.2.10"),
     );
-    peer.ip(&["addr", "add", "10.9.0.2/24", "dev", "vx"]);
-    peer.ip(&["link", "set", "vx", "up"]);
-    sw.ip(&[
-        "link",
-        "add",
-        &pa,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "eth0",
-        "netns",
-        vm.name(),
-    ]);
-    sw.ip(&["link", "set", &pa, "up"]);
-    vm.ip(&["addr", "add", "10.9.0.1/24", "dev", "eth0"]);
-    vm.ip(&["link", "set", "eth0", "up"]);
-    vm.exec("ethtool", &["-K", "eth0", "tx", "off"]);
-
-    let config = format!(
-        "[vtep]\nlocal_ips = [\"192.0.2.10\"]\n\n\
-         [[port]]\nname = \"{up}\"\nrole = \"uplink\"\n\n\
-         [[port]]\nname = \"{pa}\"\nrole = \"access\"\n\n\
-         [[bridge_domain]]\nname = \"vni100\"\nvni = 100\nflood = [\"192.0.2.1\"]\n\
-         attach = [{{ port = \"{pa}\" }}]\n"
+    attach_vm(&sw, &pa, &vm, &format!("{VM_IP}/24"), "02:00:00:09:00:01");
+    let config = vxlan::config("192.0.2.10", &up, &pa, "192.0.2.1", "");
+    let d = Xvsd::start(&sw, &config, &[]);
+    assert!(
+        ping_until(&vm, VX_IP, Duration::from_secs(15)),
+        "no ping through xvsd at first:\n{}",
+        d.log()
     );
-    (sw, peer, vm, up, pa, config)
+    Vxlan {
+        d,
+        sw,
+        peer,
+        vm,
+        up,
+        pa,
+    }
 }
 
 #[test]
@@ -662,24 +572,25 @@ fn uplink_down_and_up_resumes_vxlan_forwarding_without_a_restart() {
     if !privileged("uplink_down_and_up_resumes_vxlan_forwarding_without_a_restart") {
         return;
     }
-    let (sw, _peer, vm, up, pa, config) = vxlan_topology();
-    let d = Xvsd::start(&sw, &config, &[]);
+    let Vxlan {
+        sw,
+        peer: _peer,
+        vm,
+        up,
+        pa,
+        d,
+    } = vxlan_started();
     let pid = show_pid(&d);
-    assert!(
-        ping_until(&vm, "10.9.0.2", Duration::from_secs(15)),
-        "no ping through xvsd at first:\n{}",
-        d.log()
-    );
 
     // Down and up: the kernel flushes the uplink's neighbours and its
     // routes go and come back; xvsd must find the next hop again.
     sw.ip(&["link", "set", "dev", &up, "down"]);
     wait_state(&d, &up, "down", Duration::from_secs(2));
-    assert!(!ping_once(&vm, "10.9.0.2"), "reply through a downed uplink");
+    assert!(!ping_once(&vm, VX_IP), "reply through a downed uplink");
     sw.ip(&["link", "set", "dev", &up, "up"]);
     wait_state(&d, &up, "up", Duration::from_secs(5));
     assert!(
-        ping_until(&vm, "10.9.0.2", Duration::from_secs(15)),
+        ping_until(&vm, VX_IP, Duration::from_secs(15)),
         "no ping through xvsd after the uplink went down and up:\n{}",
         d.log()
     );
@@ -688,13 +599,13 @@ fn uplink_down_and_up_resumes_vxlan_forwarding_without_a_restart() {
     wait_state(&d, &pa, "down", Duration::from_secs(2));
     sw.ip(&["link", "set", "dev", &pa, "up"]);
     assert!(
-        ping_until(&vm, "10.9.0.2", Duration::from_secs(15)),
+        ping_until(&vm, VX_IP, Duration::from_secs(15)),
         "no ping through xvsd after the access port went down and up:\n{}",
         d.log()
     );
     // Steady again: five in a row.
     for i in 0..5 {
-        assert!(ping_once(&vm, "10.9.0.2"), "ping {i} lost after recovery");
+        assert!(ping_once(&vm, VX_IP), "ping {i} lost after recovery");
     }
     assert_eq!(show_pid(&d), pid);
     assert!(d.stop().success());
@@ -741,14 +652,15 @@ fn mtu_changed_live_on_an_access_port_and_the_uplink_is_followed() {
     if !privileged("mtu_changed_live_on_an_access_port_and_the_uplink_is_followed") {
         return;
     }
-    let (sw, peer, vm, up, pa, config) = vxlan_topology();
-    let d = Xvsd::start(&sw, &config, &[]);
-    assert!(
-        ping_until(&vm, "10.9.0.2", Duration::from_secs(15)),
-        "no ping through xvsd at first:\n{}",
-        d.log()
-    );
-    assert!(ping_size(&vm, "10.9.0.2", 1400), "{}", d.log());
+    let Vxlan {
+        sw,
+        peer,
+        vm,
+        up,
+        pa,
+        d,
+    } = vxlan_started();
+    assert!(ping_size(&vm, VX_IP, 1400), "{}", d.log());
     assert_eq!(worker_counter(&d, "drop_mtu"), 0);
 
     // The uplink's MTU lowered to 1300: 1260 payload bytes (1288-byte
@@ -756,20 +668,17 @@ fn mtu_changed_live_on_an_access_port_and_the_uplink_is_followed() {
     // drops; 1000 still pass.
     sw.ip(&["link", "set", "dev", &up, "mtu", "1300"]);
     assert!(
-        drop_mtu_moves(&d, &vm, "10.9.0.2", 1260, Duration::from_secs(5)),
+        drop_mtu_moves(&d, &vm, VX_IP, 1260, Duration::from_secs(5)),
         "no drop_mtu over the lowered uplink MTU:\n{}",
         d.log()
     );
     for i in 0..3 {
-        assert!(
-            ping_size(&vm, "10.9.0.2", 1000),
-            "ping {i} under the MTU lost"
-        );
+        assert!(ping_size(&vm, VX_IP, 1000), "ping {i} under the MTU lost");
     }
     // Raised again: the large ones pass again.
     sw.ip(&["link", "set", "dev", &up, "mtu", "1600"]);
     let end = Instant::now() + Duration::from_secs(5);
-    while !ping_size(&vm, "10.9.0.2", 1400) {
+    while !ping_size(&vm, VX_IP, 1400) {
         assert!(
             Instant::now() < end,
             "no large ping after raising the uplink MTU:\n{}",
@@ -782,13 +691,13 @@ fn mtu_changed_live_on_an_access_port_and_the_uplink_is_followed() {
     // 900 passes.
     sw.ip(&["link", "set", "dev", &pa, "mtu", "1000"]);
     assert!(
-        drop_mtu_moves(&d, &peer, "10.9.0.1", 1100, Duration::from_secs(5)),
+        drop_mtu_moves(&d, &peer, VM_IP, 1100, Duration::from_secs(5)),
         "no drop_mtu over the lowered access port MTU:\n{}",
         d.log()
     );
     for i in 0..3 {
         assert!(
-            ping_size(&peer, "10.9.0.1", 900),
+            ping_size(&peer, VM_IP, 900),
             "ping {i} under the access MTU lost:\n{}",
             d.log()
         );
@@ -811,12 +720,12 @@ fn mtu_changed_live_on_an_access_port_and_the_uplink_is_followed() {
     ctl(&["port", "add", &pa, "--role", "access"]);
     ctl(&["attach", "vni100", &pa]);
     assert!(
-        drop_mtu_moves(&d, &peer, "10.9.0.1", 950, Duration::from_secs(5)),
+        drop_mtu_moves(&d, &peer, VM_IP, 950, Duration::from_secs(5)),
         "no drop_mtu over the MTU of a port added live:\n{}",
         d.log()
     );
     assert!(
-        (0..5).any(|_| ping_size(&peer, "10.9.0.1", 800)),
+        (0..5).any(|_| ping_size(&peer, VM_IP, 800)),
         "no ping under the MTU of a port added live:\n{}",
         d.log()
     );
@@ -828,36 +737,37 @@ fn deleted_uplink_recreated_is_taken_back_and_vxlan_flows_again() {
     if !privileged("deleted_uplink_recreated_is_taken_back_and_vxlan_flows_again") {
         return;
     }
-    let (sw, peer, vm, up, _pa, config) = vxlan_topology();
-    let d = Xvsd::start(&sw, &config, &[]);
-    assert!(
-        ping_until(&vm, "10.9.0.2", Duration::from_secs(15)),
-        "no ping through xvsd at first:\n{}",
-        d.log()
-    );
-    let old_ifindex = show_port(&d, &up)["ifindex"].as_u64();
+    let Vxlan {
+        sw,
+        peer,
+        vm,
+        up,
+        pa: _pa,
+        d,
+    } = vxlan_started();
+    let old_ifindex = d.port(&up)["ifindex"].as_u64();
     sw.ip(&["link", "del", "dev", &up]);
     wait_state(&d, &up, "gone", Duration::from_secs(2));
-    assert!(!ping_once(&vm, "10.9.0.2"), "reply without an uplink");
+    assert!(!ping_once(&vm, VX_IP), "reply without an uplink");
 
     // Re-created (new ifindex, new MAC): taken back with no command; the
     // next hop is resolved again through it and VXLAN flows both ways.
-    underlay(&sw, &peer, &up);
+    ipv4_underlay(&sw, &peer, &up);
     wait_state(&d, &up, "up", Duration::from_secs(5));
-    assert_ne!(show_port(&d, &up)["ifindex"].as_u64(), old_ifindex);
+    assert_ne!(d.port(&up)["ifindex"].as_u64(), old_ifindex);
     assert!(
         has_xdp(&sw, &up),
         "no XDP on the re-created uplink:\n{}",
         d.log()
     );
     assert!(
-        ping_until(&vm, "10.9.0.2", Duration::from_secs(15)),
+        ping_until(&vm, VX_IP, Duration::from_secs(15)),
         "no ping through the re-created uplink:\n{}",
         d.log()
     );
     for i in 0..5 {
         assert!(
-            ping_once(&vm, "10.9.0.2"),
+            ping_once(&vm, VX_IP),
             "ping {i} lost after the uplink came back"
         );
     }

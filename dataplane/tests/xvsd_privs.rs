@@ -8,10 +8,8 @@
 
 mod xvsd_common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde_json::Value;
-use xvs_control::proto::{Reply, Request};
 use xvs_testkit::{privileged, unique_name, RawFrame, RawSocket};
 use xvsd_common::{frame, quiet_netns, recv_test, veth, Xvsd};
 
@@ -20,13 +18,6 @@ const M2: [u8; 6] = [0x02, 0, 0, 0, 0x53, 2];
 
 /// CAP_NET_ADMIN (12), CAP_NET_RAW (13), CAP_IPC_LOCK (14).
 const KEPT: u64 = 1 << 12 | 1 << 13 | 1 << 14;
-
-fn show(d: &Xvsd) -> Value {
-    match d.call(&Request::Show {}) {
-        Ok(Reply::Show(v)) => v,
-        other => panic!("show: {other:?}"),
-    }
-}
 
 /// The `Cap*:` and `NoNewPrivs:` lines of one /proc status file.
 fn caps(status: &str) -> (u64, u64, u64, u64, u64, u64) {
@@ -95,7 +86,7 @@ fn running_xvsd_keeps_exactly_the_documented_capabilities_and_still_works() {
             "127.0.0.1:0",
         ],
     );
-    let pid = show(&d)["daemon"]["pid"].as_u64().expect("pid");
+    let pid = d.show()["daemon"]["pid"].as_u64().expect("pid");
 
     // Every thread: workers, FDB owner, next hops, watchdog, control, metrics.
     let tasks: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/task"))
@@ -124,28 +115,15 @@ fn running_xvsd_keeps_exactly_the_documented_capabilities_and_still_works() {
     // Still forwards…
     assert!(forwards(&ns, &h1, &h2, 1), "{}", d.log());
     // … and still re-attaches what is detached from under it.
-    let port = |v: &Value| {
-        v["ports"]
-            .as_array()
-            .and_then(|ps| ps.iter().find(|p| p["name"] == p1.as_str()).cloned())
-            .expect("port")
-    };
-    let link = port(&show(&d))["xdp_link"].as_u64().expect("xdp_link");
+    let link = d.port(&p1)["xdp_link"].as_u64().expect("xdp_link");
     ns.exec("bpftool", &["link", "detach", "id", &link.to_string()]);
-    let end = Instant::now() + Duration::from_secs(2);
-    loop {
-        let p = port(&show(&d));
-        if p["xdp_reattached"] == 1 {
-            assert_ne!(p["xdp_link"].as_u64(), Some(link));
-            break;
-        }
-        assert!(
-            Instant::now() < end,
-            "not re-attached within 2 s with the reduced capabilities: {p}\n{}",
-            d.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let p = d.wait_port(
+        &p1,
+        Duration::from_secs(2),
+        "re-attached with the reduced capabilities",
+        |p| p["xdp_reattached"] == 1,
+    );
+    assert_ne!(p["xdp_link"].as_u64(), Some(link));
     assert!(forwards(&ns, &h1, &h2, 2), "{}", d.log());
 
     // Ports removed and added live after the drop: with every socket of

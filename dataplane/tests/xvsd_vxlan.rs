@@ -20,9 +20,12 @@ mod xvsd_common;
 
 use std::time::{Duration, Instant};
 
-use xvs_control::proto::{Reply, Request};
 use xvs_testkit::{privileged, unique_name, Netns};
-use xvsd_common::{counter, Xvsd};
+use xvsd_common::vxlan::{
+    assert_kernel_learned, assert_learned, config, ipv6, kernel_vtep, next_hop, ping_once,
+    ping_until, underlay, Bum, VM_IP, VX_IP,
+};
+use xvsd_common::{attach_vm, counter, Xvsd};
 
 const VM_MAC: &str = "02:00:00:09:00:01";
 const VX_MAC: &str = "02:00:00:09:00:02";
@@ -44,24 +47,6 @@ const V6: Underlay = Underlay {
     plen: 64,
 };
 
-fn ipv6(ns: &Netns, on: bool) {
-    let v = if on { "0" } else { "1" };
-    for k in ["all", "default"] {
-        ns.exec(
-            "sysctl",
-            &["-qw", &format!("net.ipv6.conf.{k}.disable_ipv6={v}")],
-        );
-    }
-    ns.exec("sysctl", &["-qw", "net.ipv6.conf.all.accept_dad=0"]);
-    ns.exec("sysctl", &["-qw", "net.ipv6.conf.default.accept_dad=0"]);
-}
-
-fn ping_once(ns: &Netns, dst: &str) -> bool {
-    ns.exec_status("ping", &["-n", "-q", "-c", "1", "-W", "1", dst])
-        .status
-        .success()
-}
-
 fn run(u: &Underlay, prefix: &str) {
     let sw = Netns::new(&format!("{prefix}s"));
     let peer = Netns::new(&format!("{prefix}p"));
@@ -72,89 +57,18 @@ fn run(u: &Underlay, prefix: &str) {
     let (up, pa) = (unique_name("u"), unique_name("a"));
 
     // Underlay: sw/up ⇄ peer/eth0, the peer's end down for now.
-    sw.ip(&[
-        "link",
-        "add",
-        &up,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "eth0",
-        "netns",
-        peer.name(),
-    ]);
-    sw.ip(&[
-        "addr",
-        "add",
-        &format!("{}/{}", u.local, u.plen),
-        "dev",
-        &up,
-        "nodad",
-    ]);
-    sw.ip(&["link", "set", &up, "mtu", "1600", "up"]);
-    peer.ip(&[
-        "addr",
-        "add",
-        &format!("{}/{}", u.remote, u.plen),
-        "dev",
-        "eth0",
-        "nodad",
-    ]);
-    peer.ip(&["link", "set", "eth0", "mtu", "1600"]);
-    peer.exec("ethtool", &["-K", "eth0", "tx", "off"]);
+    let local = format!("{}/{}", u.local, u.plen);
+    let remote = format!("{}/{}", u.remote, u.plen);
+    underlay(&sw, &peer, &up, &local, &remote, false);
     // The kernel VTEP: BUM to us by head-end replication, learning on.
-    peer.ip(&[
-        "link", "add", "vx", "address", VX_MAC, "type", "vxlan", "id", "100", "local", u.remote,
-        "dstport", "4789", "learning",
-    ]);
-    peer.exec(
-        "bridge",
-        &[
-            "fdb",
-            "append",
-            "00:00:00:00:00:00",
-            "dev",
-            "vx",
-            "dst",
-            u.local,
-        ],
-    );
-    peer.ip(&["addr", "add", "10.9.0.2/24", "dev", "vx"]);
-    peer.ip(&["link", "set", "vx", "up"]);
+    kernel_vtep(&peer, VX_MAC, u.remote, Bum::HeadEnd(u.local));
     // The VM on an access port.
-    sw.ip(&[
-        "link",
-        "add",
-        &pa,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "eth0",
-        "netns",
-        vm.name(),
-    ]);
-    sw.ip(&["link", "set", &pa, "up"]);
-    vm.ip(&["link", "set", "eth0", "address", VM_MAC, "up"]);
-    vm.ip(&["addr", "add", "10.9.0.1/24", "dev", "eth0"]);
-    vm.exec("ethtool", &["-K", "eth0", "tx", "off"]);
+    attach_vm(&sw, &pa, &vm, &format!("{VM_IP}/24"), VM_MAC);
 
-    let config = format!(
-        "[vtep]\nlocal_ips = [\"{}\"]\n\n\
-         [[port]]\nname = \"{up}\"\nrole = \"uplink\"\n\n\
-         [[port]]\nname = \"{pa}\"\nrole = \"access\"\n\n\
-         [[bridge_domain]]\nname = \"vni100\"\nvni = 100\nflood = [\"{}\"]\n\
-         attach = [{{ port = \"{pa}\" }}]\n",
-        u.local, u.remote
-    );
-    let d = Xvsd::start(&sw, &config, &[]);
+    let d = Xvsd::start(&sw, &config(u.local, &up, &pa, u.remote, ""), &[]);
 
     // Unresolvable: the ARP request's VTEP copy is dropped and counted.
-    assert!(
-        !ping_once(&vm, "10.9.0.2"),
-        "reply through a link that is down"
-    );
+    assert!(!ping_once(&vm, VX_IP), "reply through a link that is down");
     let end = Instant::now() + Duration::from_secs(5);
     let mut dropped = 0;
     while dropped == 0 && Instant::now() < end {
@@ -166,50 +80,23 @@ fn run(u: &Underlay, prefix: &str) {
         "no drop counted while unresolved:\n{}",
         d.log()
     );
-    let show = match d.call(&Request::Show {}) {
-        Ok(Reply::Show(v)) => v,
-        other => panic!("show: {other:?}"),
-    };
-    let hop = show["next_hops"][u.remote]
-        .as_str()
-        .unwrap_or("")
-        .to_owned();
+    let hop = next_hop(&d, u.remote);
     assert!(hop.starts_with("pending"), "next hop while down: {hop:?}");
 
     // The link comes up: xvsd's retries resolve it, traffic flows.
     peer.ip(&["link", "set", "eth0", "up"]);
-    let end = Instant::now() + Duration::from_secs(15);
-    let mut ok = false;
-    while !ok && Instant::now() < end {
-        ok = ping_once(&vm, "10.9.0.2");
-    }
-    assert!(ok, "no ping reply once the underlay is up:\n{}", d.log());
-    assert!(ping_once(&vm, "10.9.0.2"));
+    assert!(
+        ping_until(&vm, VX_IP, Duration::from_secs(15)),
+        "no ping reply once the underlay is up:\n{}",
+        d.log()
+    );
+    assert!(ping_once(&vm, VX_IP));
 
     // The kernel decoded our frames: it learned the VM behind our VTEP.
-    let fdb = String::from_utf8_lossy(&peer.exec("bridge", &["fdb", "show", "dev", "vx"]).stdout)
-        .into_owned();
-    assert!(
-        fdb.lines()
-            .any(|l| l.starts_with(VM_MAC) && l.contains(&format!("dst {}", u.local))),
-        "kernel VTEP did not learn {VM_MAC} behind {}:\n{fdb}",
-        u.local
-    );
+    assert_kernel_learned(&peer, VM_MAC, u.local);
     // And we learned the kernel's MAC behind its VTEP.
-    let ours = d.fdb();
-    let vx = ours
-        .iter()
-        .find(|e| e.mac.to_string() == VX_MAC)
-        .unwrap_or_else(|| panic!("{VX_MAC} not learned: {ours:?}"));
-    assert_eq!(vx.vtep.map(|a| a.to_string()).as_deref(), Some(u.remote));
-    let show = match d.call(&Request::Show {}) {
-        Ok(Reply::Show(v)) => v,
-        other => panic!("show: {other:?}"),
-    };
-    let hop = show["next_hops"][u.remote]
-        .as_str()
-        .unwrap_or("")
-        .to_owned();
+    assert_learned(&d, VX_MAC, u.remote);
+    let hop = next_hop(&d, u.remote);
     assert!(
         !hop.starts_with("pending"),
         "next hop after resolution: {hop:?}"

@@ -22,9 +22,12 @@ mod xvsd_common;
 
 use std::time::{Duration, Instant};
 
-use xvs_control::proto::{Reply, Request};
 use xvs_testkit::{privileged, unique_name, Netns};
-use xvsd_common::{counter, Xvsd};
+use xvsd_common::vxlan::{
+    assert_kernel_learned, assert_learned, config, ipv6, kernel_vtep, next_hop, ping_until, text,
+    underlay, Bum, VM_IP, VX_IP,
+};
+use xvsd_common::{attach_vm, counter, Xvsd};
 
 const VM_MAC: &str = "02:00:00:09:00:01";
 const VX_MAC: &str = "02:00:00:09:00:02";
@@ -52,39 +55,6 @@ const V6: Underlay = Underlay {
     plen: 64,
 };
 
-fn ipv6(ns: &Netns, on: bool) {
-    let v = if on { "0" } else { "1" };
-    for k in ["all", "default"] {
-        ns.exec(
-            "sysctl",
-            &["-qw", &format!("net.ipv6.conf.{k}.disable_ipv6={v}")],
-        );
-    }
-    ns.exec("sysctl", &["-qw", "net.ipv6.conf.all.accept_dad=0"]);
-    ns.exec("sysctl", &["-qw", "net.ipv6.conf.default.accept_dad=0"]);
-}
-
-fn ping_once(ns: &Netns, dst: &str) -> bool {
-    ns.exec_status("ping", &["-n", "-q", "-c", "1", "-W", "1", dst])
-        .status
-        .success()
-}
-
-/// Pings until a reply or 15 s.
-fn ping_within(ns: &Netns, dst: &str) -> bool {
-    let end = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < end {
-        if ping_once(ns, dst) {
-            return true;
-        }
-    }
-    false
-}
-
-fn text(out: std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn run(u: &Underlay, prefix: &str) {
     let sw = Netns::new(&format!("{prefix}s"));
     let peer = Netns::new(&format!("{prefix}p"));
@@ -96,58 +66,15 @@ fn run(u: &Underlay, prefix: &str) {
     let (up, pa) = (unique_name("u"), unique_name("a"));
 
     // Underlay: sw/up ⇄ peer/eth0.
-    sw.ip(&[
-        "link",
-        "add",
-        &up,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "eth0",
-        "netns",
-        peer.name(),
-    ]);
     let local = format!("{}/{}", u.local, u.plen);
-    sw.ip(&["addr", "add", &local, "dev", &up, "nodad"]);
-    sw.ip(&["link", "set", &up, "mtu", "1600", "up"]);
     let remote = format!("{}/{}", u.remote, u.plen);
-    peer.ip(&["addr", "add", &remote, "dev", "eth0", "nodad"]);
-    peer.ip(&["link", "set", "eth0", "mtu", "1600", "up"]);
-    peer.exec("ethtool", &["-K", "eth0", "tx", "off"]);
+    underlay(&sw, &peer, &up, &local, &remote, true);
     // The kernel VTEP in group mode: BUM to G, and it listens on G.
-    peer.ip(&[
-        "link", "add", "vx", "address", VX_MAC, "type", "vxlan", "id", "100", "local", u.remote,
-        "group", u.group, "dev", "eth0", "dstport", "4789", "learning",
-    ]);
-    peer.ip(&["addr", "add", "10.9.0.2/24", "dev", "vx"]);
-    peer.ip(&["link", "set", "vx", "up"]);
+    kernel_vtep(&peer, VX_MAC, u.remote, Bum::Group(u.group));
     // The VM on an access port.
-    sw.ip(&[
-        "link",
-        "add",
-        &pa,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "eth0",
-        "netns",
-        vm.name(),
-    ]);
-    sw.ip(&["link", "set", &pa, "up"]);
-    vm.ip(&["link", "set", "eth0", "address", VM_MAC, "up"]);
-    vm.ip(&["addr", "add", "10.9.0.1/24", "dev", "eth0"]);
-    vm.exec("ethtool", &["-K", "eth0", "tx", "off"]);
+    attach_vm(&sw, &pa, &vm, &format!("{VM_IP}/24"), VM_MAC);
 
-    let config = format!(
-        "[vtep]\nlocal_ips = [\"{}\"]\n\n\
-         [[port]]\nname = \"{up}\"\nrole = \"uplink\"\n\n\
-         [[port]]\nname = \"{pa}\"\nrole = \"access\"\n\n\
-         [[bridge_domain]]\nname = \"vni100\"\nvni = 100\nflood = [\"{}\"]\n\
-         learn_from_any_vtep = true\nattach = [{{ port = \"{pa}\" }}]\n",
-        u.local, u.group
-    );
+    let config = config(u.local, &up, &pa, u.group, "learn_from_any_vtep = true\n");
     let d = Xvsd::start(&sw, &config, &["--xdp-mode", "native"]);
 
     // The uplink is a member of the group.
@@ -162,11 +89,7 @@ fn run(u: &Underlay, prefix: &str) {
     // The group "resolves" to its MAC at once.
     let end = Instant::now() + Duration::from_secs(5);
     let hop = loop {
-        let show = match d.call(&Request::Show {}) {
-            Ok(Reply::Show(v)) => v,
-            other => panic!("show: {other:?}"),
-        };
-        let hop = show["next_hops"][u.group].as_str().unwrap_or("").to_owned();
+        let hop = next_hop(&d, u.group);
         if hop == u.group_mac || Instant::now() > end {
             break hop;
         }
@@ -176,17 +99,11 @@ fn run(u: &Underlay, prefix: &str) {
 
     // VM → kernel VTEP: our ARP broadcast can only reach it through G.
     assert!(
-        ping_within(&vm, "10.9.0.2"),
+        ping_until(&vm, VX_IP, Duration::from_secs(15)),
         "VM → kernel VTEP failed:\n{}",
         d.log()
     );
-    let fdb = text(peer.exec("bridge", &["fdb", "show", "dev", "vx"]));
-    assert!(
-        fdb.lines()
-            .any(|l| l.starts_with(VM_MAC) && l.contains(&format!("dst {}", u.local))),
-        "kernel VTEP did not learn {VM_MAC} behind {}:\n{fdb}",
-        u.local
-    );
+    assert_kernel_learned(&peer, VM_MAC, u.local);
 
     // Kernel VTEP → VM with nothing cached: its ARP request goes to G.
     peer.ip(&["neigh", "flush", "dev", "vx"]);
@@ -195,17 +112,12 @@ fn run(u: &Underlay, prefix: &str) {
     let decap = if v6 { "decap_v6" } else { "decap_v4" };
     let before = counter(&d.stats(), "xdp", "", decap);
     assert!(
-        ping_within(&peer, "10.9.0.1"),
+        ping_until(&peer, VM_IP, Duration::from_secs(15)),
         "kernel VTEP → VM failed:\n{}",
         d.log()
     );
     assert!(counter(&d.stats(), "xdp", "", decap) > before);
-    let ours = d.fdb();
-    let vx = ours
-        .iter()
-        .find(|e| e.mac.to_string() == VX_MAC)
-        .unwrap_or_else(|| panic!("{VX_MAC} not learned: {ours:?}"));
-    assert_eq!(vx.vtep.map(|a| a.to_string()).as_deref(), Some(u.remote));
+    assert_learned(&d, VX_MAC, u.remote);
     assert_eq!(counter(&d.stats(), "worker", "0", "drop_unknown_vtep"), 0);
     assert!(d.stop().success());
 }

@@ -7,6 +7,8 @@
 
 #![allow(dead_code)] // each test file uses its own subset
 
+pub mod vxlan;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -245,6 +247,47 @@ impl Xvsd {
         match self.call(&Request::Stats {}) {
             Ok(Reply::Stats(v)) => v,
             other => panic!("stats: {other:?}"),
+        }
+    }
+
+    /// `show`, as JSON.
+    pub fn show(&self) -> serde_json::Value {
+        match self.call(&Request::Show {}) {
+            Ok(Reply::Show(v)) => v,
+            other => panic!("show: {other:?}\n{}", self.log()),
+        }
+    }
+
+    /// `show`'s port named `name`.
+    pub fn port(&self, name: &str) -> serde_json::Value {
+        let v = self.show();
+        v["ports"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["name"] == name).cloned())
+            .unwrap_or_else(|| panic!("no port {name} in {v}"))
+    }
+
+    /// Polls `show`'s port `name` every 20 ms until `ok` holds of it, for
+    /// at most `wait` (panics saying it is not `what` by then); that port.
+    pub fn wait_port(
+        &self,
+        name: &str,
+        wait: Duration,
+        what: &str,
+        ok: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let end = Instant::now() + wait;
+        loop {
+            let p = self.port(name);
+            if ok(&p) {
+                return p;
+            }
+            assert!(
+                Instant::now() < end,
+                "port {name} not {what} after {wait:?}: {p}\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
