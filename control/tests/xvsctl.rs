@@ -27,6 +27,16 @@ fn ok(fx: &Fixture, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// `fdb add blue MAC --port tap-vm2 --vlan 10`; its output.
+fn fdb_add_on_vm2_vlan10(fx: &Fixture, mac: &str) -> String {
+    ok(
+        fx,
+        &[
+            "fdb", "add", "blue", mac, "--port", "tap-vm2", "--vlan", "10",
+        ],
+    )
+}
+
 fn fails(fx: &Fixture, args: &[&str]) -> String {
     let out = xvsctl(fx, args);
     assert!(!out.status.success(), "xvsctl {args:?} succeeded");
@@ -39,22 +49,7 @@ fn fails(fx: &Fixture, args: &[&str]) -> String {
 #[test]
 fn fdb_add_show_del_round_trip_in_json_and_tables() {
     let fx = Fixture::new(|_| {});
-    assert_eq!(
-        ok(
-            &fx,
-            &[
-                "fdb",
-                "add",
-                "blue",
-                "02:00:00:00:00:01",
-                "--port",
-                "tap-vm2",
-                "--vlan",
-                "10"
-            ]
-        ),
-        ""
-    );
+    assert_eq!(fdb_add_on_vm2_vlan10(&fx, "02:00:00:00:00:01"), "");
     ok(
         &fx,
         &[
@@ -237,19 +232,7 @@ fn trace_builds_the_frame_sends_it_and_prints_the_answer() {
     assert_eq!(json["lookup"]["outcome"], "miss");
 
     // --hex with --vlan: the tag goes in after the MACs.
-    ok(
-        &fx,
-        &[
-            "fdb",
-            "add",
-            "blue",
-            "02:00:00:00:00:02",
-            "--port",
-            "tap-vm2",
-            "--vlan",
-            "10",
-        ],
-    );
+    fdb_add_on_vm2_vlan10(&fx, "02:00:00:00:00:02");
     let text = ok(
         &fx,
         &[
