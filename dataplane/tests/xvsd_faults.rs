@@ -52,6 +52,27 @@ fn pairs(prefix: &str, n: usize) -> (Netns, Vec<(String, String)>) {
     (ns, v)
 }
 
+/// [`pairs`] with all `n` ports in one bridge domain under xvsd (native
+/// XDP).
+fn switch(prefix: &str, n: usize) -> (Netns, Vec<(String, String)>, Xvsd) {
+    let (ns, v) = pairs(prefix, n);
+    let ports: Vec<&str> = v.iter().map(|(p, _)| p.as_str()).collect();
+    let d = Xvsd::start(&ns, &config(&ports), &["--xdp-mode", "native"]);
+    (ns, v, d)
+}
+
+/// A [`Stream`] from `from` to `to` of at most `max` frames, checked to
+/// be forwarded within 5 s.
+fn flowing(ns: &Netns, d: &Xvsd, from: &str, to: &str, max: u32) -> Stream {
+    let s = Stream::start(ns, from, to, max);
+    assert!(
+        s.wait_fresh(Duration::from_secs(5)).is_some(),
+        "no forwarding at first:\n{}",
+        d.log()
+    );
+    s
+}
+
 /// A paced stream of test frames from host end `from` (source M1) to host
 /// end `to` (destination M2: never learned, so flooded to every other
 /// port of the BD): one frame every [`GAP`], at most `max`.
@@ -181,17 +202,11 @@ fn kill_9_leaves_no_program_and_a_restart_forwards_within_2_s() {
     if !privileged("kill_9_leaves_no_program_and_a_restart_forwards_within_2_s") {
         return;
     }
-    let (ns, v) = pairs("xf", 2);
+    let (ns, v, mut d) = switch("xf", 2);
     let (p1, h1, p2, h2) = (&v[0].0, &v[0].1, &v[1].0, &v[1].1);
-    let mut d = Xvsd::start(&ns, &config(&[p1, p2]), &["--xdp-mode", "native"]);
     assert!(has_xdp(&ns, p1) && has_xdp(&ns, p2), "{}", d.log());
 
-    let s = Stream::start(&ns, h1, h2, 4000);
-    assert!(
-        s.wait_fresh(Duration::from_secs(5)).is_some(),
-        "no forwarding before the kill:\n{}",
-        d.log()
-    );
+    let s = flowing(&ns, &d, h1, h2, 4000);
 
     let links: Vec<String> = [p1, p2]
         .iter()
@@ -274,18 +289,12 @@ fn access_ports_down_and_up_resume_forwarding_without_a_restart() {
     if !privileged("access_ports_down_and_up_resume_forwarding_without_a_restart") {
         return;
     }
-    let (ns, v) = pairs("xd", 2);
+    let (ns, v, d) = switch("xd", 2);
     let (p1, h1, p2, h2) = (&v[0].0, &v[0].1, &v[1].0, &v[1].1);
-    let d = Xvsd::start(&ns, &config(&[p1, p2]), &["--xdp-mode", "native"]);
     let pid_before = show_pid(&d);
     wait_state(&d, p1, "up", Duration::from_secs(2));
 
-    let s = Stream::start(&ns, h1, h2, 6000);
-    assert!(
-        s.wait_fresh(Duration::from_secs(5)).is_some(),
-        "no forwarding at first:\n{}",
-        d.log()
-    );
+    let s = flowing(&ns, &d, h1, h2, 6000);
     // The ingress port, then the egress port.
     for port in [p1, p2] {
         ns.ip(&["link", "set", "dev", port, "down"]);
@@ -327,19 +336,13 @@ fn deleted_access_port_is_reported_and_the_others_lose_nothing() {
     if !privileged("deleted_access_port_is_reported_and_the_others_lose_nothing") {
         return;
     }
-    let (ns, v) = pairs("xl", 3);
-    let (p1, h1, p2, h2, p3) = (&v[0].0, &v[0].1, &v[1].0, &v[1].1, &v[2].0);
-    let d = Xvsd::start(&ns, &config(&[p1, p2, p3]), &["--xdp-mode", "native"]);
+    let (ns, v, d) = switch("xl", 3);
+    let (h1, h2, p3) = (&v[0].1, &v[1].1, &v[2].0);
     wait_state(&d, p3, "up", Duration::from_secs(2));
 
     // Flooded (M2 is never learned): every frame is copied to p3 as well,
     // before and after it disappears.
-    let s = Stream::start(&ns, h1, h2, 1000);
-    assert!(
-        s.wait_fresh(Duration::from_secs(5)).is_some(),
-        "{}",
-        d.log()
-    );
+    let s = flowing(&ns, &d, h1, h2, 1000);
     std::thread::sleep(Duration::from_millis(500));
     let free_before = counter(&d.stats(), "worker", "0", "umem_frames_free");
     ns.ip(&["link", "del", "dev", p3]);
@@ -422,17 +425,8 @@ fn deleted_access_port_is_reported_and_the_others_lose_nothing() {
     // closed are not an error for `port del`.
     ns.ip(&["link", "del", "dev", p3]);
     wait_state(&d, p3, "gone", Duration::from_secs(2));
-    let ctl = |args: &[&str]| {
-        let out = d.xvsctl(args);
-        assert!(
-            out.status.success(),
-            "xvsctl {args:?}: {}\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            d.log()
-        );
-    };
-    ctl(&["detach", "blue", p3]);
-    ctl(&["port", "del", p3]);
+    d.ctl(&["detach", "blue", p3]);
+    d.ctl(&["port", "del", p3]);
     assert!(
         !d.log().contains("is not open"),
         "port del of a closed port warns:\n{}",
@@ -456,15 +450,9 @@ fn xdp_detached_from_under_xvsd_is_reattached() {
     if !privileged("xdp_detached_from_under_xvsd_is_reattached") {
         return;
     }
-    let (ns, v) = pairs("xx", 2);
+    let (ns, v, d) = switch("xx", 2);
     let (p1, h1, p2, h2) = (&v[0].0, &v[0].1, &v[1].0, &v[1].1);
-    let d = Xvsd::start(&ns, &config(&[p1, p2]), &["--xdp-mode", "native"]);
-    let s = Stream::start(&ns, h1, h2, 6000);
-    assert!(
-        s.wait_fresh(Duration::from_secs(5)).is_some(),
-        "{}",
-        d.log()
-    );
+    let s = flowing(&ns, &d, h1, h2, 6000);
 
     // Netlink cannot take the program away: the bpf_link holds the hook.
     for what in ["xdp", "xdpdrv", "xdpgeneric"] {
@@ -706,19 +694,10 @@ fn mtu_changed_live_on_an_access_port_and_the_uplink_is_followed() {
 
     // Removed, its MTU lowered to 900 while xvsd does not watch it, added
     // again live: checked against 900 from the start.
-    let ctl = |args: &[&str]| {
-        let out = d.xvsctl(args);
-        assert!(
-            out.status.success(),
-            "xvsctl {args:?}: {}\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            d.log()
-        );
-    };
-    ctl(&["port", "del", &pa]);
+    d.ctl(&["port", "del", &pa]);
     sw.ip(&["link", "set", "dev", &pa, "mtu", "900"]);
-    ctl(&["port", "add", &pa, "--role", "access"]);
-    ctl(&["attach", "vni100", &pa]);
+    d.ctl(&["port", "add", &pa, "--role", "access"]);
+    d.ctl(&["attach", "vni100", &pa]);
     assert!(
         drop_mtu_moves(&d, &peer, VM_IP, 950, Duration::from_secs(5)),
         "no drop_mtu over the MTU of a port added live:\n{}",

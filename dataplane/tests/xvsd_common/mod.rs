@@ -301,6 +301,18 @@ impl Xvsd {
             .expect("spawn xvsctl")
     }
 
+    /// Runs the real xvsctl against this daemon; panics (with its stderr
+    /// and the daemon's log) if it fails.
+    pub fn ctl(&self, args: &[&str]) {
+        let out = self.xvsctl(args);
+        assert!(
+            out.status.success(),
+            "xvsctl {args:?}: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+    }
+
     /// xvsd's process id (`ip netns exec` execs it: the child's pid).
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("xvsd running").id()
@@ -453,22 +465,27 @@ pub fn recv_test(sock: &RawSocket, want: usize, wait: Duration) -> Vec<RawFrame>
     sock.recv_matching(want, wait, is_test_frame)
 }
 
-/// A VM: moves a new veth's `eth0` end into `vm` with `mac` and `cidr`
-/// (checksum offload off, so frames leave complete), the other end `pa`
-/// stays in `sw` (an xvsd access port), both up.
-pub fn attach_vm(sw: &Netns, pa: &str, vm: &Netns, cidr: &str, mac: &str) {
-    sw.ip(&[
+/// A veth pair: `name` in `ns`, its peer `eth0` in `other`, both down.
+pub fn veth_to_eth0(ns: &Netns, name: &str, other: &Netns) {
+    ns.ip(&[
         "link",
         "add",
-        pa,
+        name,
         "type",
         "veth",
         "peer",
         "name",
         "eth0",
         "netns",
-        vm.name(),
+        other.name(),
     ]);
+}
+
+/// A VM: moves a new veth's `eth0` end into `vm` with `mac` and `cidr`
+/// (checksum offload off, so frames leave complete), the other end `pa`
+/// stays in `sw` (an xvsd access port), both up.
+pub fn attach_vm(sw: &Netns, pa: &str, vm: &Netns, cidr: &str, mac: &str) {
+    veth_to_eth0(sw, pa, vm);
     sw.ip(&["link", "set", pa, "up"]);
     vm.ip(&["link", "set", "eth0", "address", mac, "up"]);
     vm.ip(&["addr", "add", cidr, "dev", "eth0"]);

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use xvs_testkit::Netns;
 
-use super::Xvsd;
+use super::{veth_to_eth0, Xvsd};
 
 /// The VM's overlay address.
 pub const VM_IP: &str = "10.9.0.1";
@@ -62,18 +62,7 @@ pub fn text(out: std::process::Output) -> String {
 /// `eth0` with `remote` in `peer`, both MTU 1600; the peer's end is set up
 /// only if `peer_up`.
 pub fn underlay(sw: &Netns, peer: &Netns, up: &str, local: &str, remote: &str, peer_up: bool) {
-    sw.ip(&[
-        "link",
-        "add",
-        up,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "eth0",
-        "netns",
-        peer.name(),
-    ]);
+    veth_to_eth0(sw, up, peer);
     sw.ip(&["addr", "add", local, "dev", up, "nodad"]);
     sw.ip(&["link", "set", up, "mtu", "1600", "up"]);
     peer.ip(&["addr", "add", remote, "dev", "eth0", "nodad"]);
