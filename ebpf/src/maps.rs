@@ -48,6 +48,13 @@ pub(crate) fn check_layout(maps: &OpenXvsXdpMaps<'_>) -> Result<()> {
             u32s,
         ),
         (
+            "xvs_vtep_hint",
+            maps.xvs_vtep_hint.key_size(),
+            maps.xvs_vtep_hint.value_size(),
+            u32s,
+            size_of::<VtepAddr>(),
+        ),
+        (
             "xvs_vnis",
             maps.xvs_vnis.key_size(),
             maps.xvs_vnis.value_size(),
@@ -246,12 +253,49 @@ impl Classifier {
             "xvs_local_vteps",
             &key.addr,
             &1u32.to_ne_bytes(),
+        )?;
+        // After the hash: the hint only ever holds an address the hash has.
+        if self.vtep_hint()? == [0; 16] && key.addr != [0; 16] {
+            self.set_vtep_hint(&key.addr)?;
+        }
+        Ok(())
+    }
+
+    /// The address in `xvs_vtep_hint` (all zero: none).
+    fn vtep_hint(&self) -> Result<[u8; 16]> {
+        let value = self
+            .skel()
+            .maps
+            .xvs_vtep_hint
+            .lookup(&0u32.to_ne_bytes(), MapFlags::ANY)
+            .map_err(|source| Error::Map {
+                map: "xvs_vtep_hint",
+                op: "lookup",
+                source,
+            })?;
+        let mut addr = [0u8; 16];
+        if let Some(v) = value.filter(|v| v.len() == addr.len()) {
+            addr.copy_from_slice(&v);
+        }
+        Ok(addr)
+    }
+
+    fn set_vtep_hint(&self, addr: &[u8; 16]) -> Result<()> {
+        update(
+            &self.skel().maps.xvs_vtep_hint,
+            "xvs_vtep_hint",
+            &0u32.to_ne_bytes(),
+            addr,
         )
     }
 
     /// Removes a local VTEP address.
     pub fn remove_local_vtep(&self, addr: IpAddr) -> Result<()> {
         let key = VtepAddr::from_ip(addr);
+        // Before the hash: the hint never outlives the hash's entry.
+        if self.vtep_hint()? == key.addr {
+            self.set_vtep_hint(&[0; 16])?;
+        }
         delete(
             &self.skel().maps.xvs_local_vteps,
             "xvs_local_vteps",

@@ -60,6 +60,13 @@ struct xvs_addr {
 };
 
 /*
+ * Map xvs_vtep_hint: ARRAY, one entry at key 0 → struct xvs_addr: one of
+ * the addresses in xvs_local_vteps (all zero: none), compared before the
+ * hash lookup so that the usual single VTEP costs no hash. Always a copy of
+ * an entry of xvs_local_vteps, never more.
+ */
+
+/*
  * Map xvs_vnis: key __u32 VNI (host order, 24 bits used) → value
  * __u32 bridge domain.
  */

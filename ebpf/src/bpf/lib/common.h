@@ -31,6 +31,13 @@ struct {
 } xvs_local_vteps SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xvs_addr); /* all zero: no hint */
+} xvs_vtep_hint SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, XVS_MAX_VNIS);
 	__type(key, __u32); /* VNI */

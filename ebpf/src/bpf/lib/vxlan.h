@@ -32,6 +32,21 @@ static __always_inline __u16 xvs_vxlan_port(void)
 	return XVS_VXLAN_PORT_DEFAULT;
 }
 
+/* Whether *dst is one of this node's VTEP addresses: the hint first (an
+ * inlined array lookup and four compares), then the hash. */
+static __always_inline int xvs_is_local_vtep(const struct xvs_addr *dst)
+{
+	__u32 key = 0;
+	const __u32 *hint = bpf_map_lookup_elem(&xvs_vtep_hint, &key);
+	const __u32 *d = (const __u32 *)dst->addr;
+
+	asm volatile(""); /* two lookups, not one on a run-time map */
+	if (hint && (hint[0] | hint[1] | hint[2] | hint[3]) && hint[0] == d[0] &&
+	    hint[1] == d[1] && hint[2] == d[2] && hint[3] == d[3])
+		return 1;
+	return bpf_map_lookup_elem(&xvs_local_vteps, dst) != NULL;
+}
+
 /*
  * Parses UDP + VXLAN at c->pos, given the outer IP header's results. On
  * XVS_CONTINUE the cursor is at the inner Ethernet header and *vx is
@@ -50,7 +65,7 @@ static __always_inline __u32 xvs_parse_vxlan(struct xvs_cursor *c, const struct 
 		return XVS_CNT_DROP_TRUNC_UDP;
 	if (udp->dest != bpf_htons(xvs_vxlan_port()))
 		return XVS_CNT_PASS_NOT_VXLAN;
-	if (!bpf_map_lookup_elem(&xvs_local_vteps, &ip->dst))
+	if (!xvs_is_local_vtep(&ip->dst))
 		return XVS_CNT_PASS_NOT_LOCAL;
 	udp_len = bpf_ntohs(udp->len);
 	if (udp_len < sizeof(*udp) || udp_len > ip->payload_len)
