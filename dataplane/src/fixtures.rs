@@ -1,5 +1,6 @@
 //! Frames shared by the tests and the benches, built from a description
-//! rather than pasted as bytes.
+//! rather than pasted as bytes, and the small switch configuration the
+//! configuration-editing tests start from.
 //!
 //! Every frame here is an inner (customer) frame as the XDP program hands it
 //! to a worker: untagged Ethernet II, no FCS. The tests check them with an
@@ -23,6 +24,38 @@ pub const HEADROOM: usize = 128;
 
 /// A buffer size the tests and benches use for one frame (a 2 KiB chunk).
 pub const FRAME_SIZE: usize = 2048;
+
+/// A switch config for the tests that edit configurations: an uplink
+/// `up` (ports 0), access ports `vm1` and `vm2` (1, 2); bridge domain
+/// `blue` (BD 1, VNI 100, flooding to 192.0.2.1) with `vm1` untagged, `red`
+/// (BD 2, VNI 200) with `vm2` on VLAN 10.
+pub const TWO_BDS: &str = r#"
+[vtep]
+local_ips = ["192.0.2.10"]
+
+[[port]]
+name = "up"
+role = "uplink"
+
+[[port]]
+name = "vm1"
+role = "access"
+
+[[port]]
+name = "vm2"
+role = "access"
+
+[[bridge_domain]]
+name = "blue"
+vni = 100
+flood = ["192.0.2.1"]
+attach = [{ port = "vm1" }]
+
+[[bridge_domain]]
+name = "red"
+vni = 200
+attach = [{ port = "vm2", vlan = 10 }]
+"#;
 
 /// The locally administered unicast MAC `02:00:ii:ii:ii:ii` for index `i`.
 pub fn mac(i: u32) -> MacAddr {

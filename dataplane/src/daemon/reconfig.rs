@@ -199,36 +199,8 @@ mod tests {
     use crate::types::{PortId, Vlan};
     use xvs_control::config::Config;
 
-    const BASE: &str = r#"
-[vtep]
-local_ips = ["192.0.2.10"]
-
-[[port]]
-name = "up"
-role = "uplink"
-
-[[port]]
-name = "vm1"
-role = "access"
-
-[[port]]
-name = "vm2"
-role = "access"
-
-[[bridge_domain]]
-name = "blue"
-vni = 100
-flood = ["192.0.2.1"]
-attach = [{ port = "vm1" }]
-
-[[bridge_domain]]
-name = "red"
-vni = 200
-attach = [{ port = "vm2", vlan = 10 }]
-"#;
-
     fn base() -> Model {
-        Model::from_config(&Config::parse(BASE).unwrap()).unwrap()
+        Model::from_config(&Config::parse(crate::fixtures::TWO_BDS).unwrap()).unwrap()
     }
 
     fn edit(m: &Model, f: impl FnOnce(&mut Config)) -> Model {
