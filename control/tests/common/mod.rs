@@ -55,6 +55,17 @@ impl Handler for Store {
                 name: "entries".into(),
                 value: fdb.len() as u64,
             }])),
+            // The store only refuses these (as xvsd does); it does not add.
+            Request::BdAdd { name, .. } if cfg.bridge_domain(&name).is_some() => {
+                Err(format!("bridge domain {name:?} already exists"))
+            }
+            Request::Attach { bd, port, .. } => {
+                known_bd(cfg, &bd)?;
+                cfg.port(&port).ok_or_else(|| {
+                    format!("bridge domain {bd:?}: attachment to unknown port {port:?}")
+                })?;
+                Err("not supported by this store: attach".into())
+            }
             Request::BdDel { name } => {
                 known_bd(cfg, &name)?;
                 cfg.bridge_domains.retain(|b| b.name != name);
