@@ -193,4 +193,3 @@ fn call_as_nobody(path: &std::path::Path, gid: u32) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
-
