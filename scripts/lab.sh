@@ -272,16 +272,19 @@ attach = [$attach]
 EOF
 }
 
-# find_bin NAME: $XVSD / $XVSCTL, else this repo's release or debug build,
-# else PATH.
+# find_bin NAME: $XVSD / $XVSCTL, else the newer of this repo's release and
+# debug builds (under $CARGO_TARGET_DIR when set; a stale release build must
+# not shadow a fresh debug one), else PATH.
 find_bin() {
     local name=$1 var
     var=$(echo "$name" | tr '[:lower:]' '[:upper:]')
     if [ -n "${!var:-}" ]; then echo "${!var}"; return 0; fi
-    local d
-    for d in "$REPO_DIR/target/release" "$REPO_DIR/target/debug"; do
-        [ -x "$d/$name" ] && { echo "$d/$name"; return 0; }
+    local target=${CARGO_TARGET_DIR:-$REPO_DIR/target} d best=
+    for d in "$target/release" "$target/debug"; do
+        [ -x "$d/$name" ] || continue
+        if [ -z "$best" ] || [ "$d/$name" -nt "$best" ]; then best=$d/$name; fi
     done
+    [ -n "$best" ] && { echo "$best"; return 0; }
     command -v "$name"
 }
 
@@ -487,7 +490,8 @@ build_xvs() {
     bold "== cargo build --release (xvsd, xvsctl)"
     (cd "$REPO_DIR" && cargo build --release --locked --quiet -p xvs-dataplane --bin xvsd -p xvs-control --bin xvsctl) ||
         lab_die "building xvsd failed"
-    export XVSD="$REPO_DIR/target/release/xvsd" XVSCTL="$REPO_DIR/target/release/xvsctl"
+    local target=${CARGO_TARGET_DIR:-$REPO_DIR/target}
+    export XVSD="$target/release/xvsd" XVSCTL="$target/release/xvsctl"
 }
 
 lab_demo() {
