@@ -36,6 +36,13 @@ pub const PORT_ARRAY_SIZE: u32 = 4096;
 /// the value is `UNTAGGED_PRESENT | bd`, 0 when there is none
 /// (`XVS_UNTAGGED_PRESENT`).
 pub const UNTAGGED_PRESENT: u64 = 1 << 32;
+/// Entries of the direct-mapped tables `xvs_vni_direct` and
+/// `xvs_attach_direct` (`XVS_DIRECT_SLOTS`); a table uses a power of two
+/// of them.
+pub const DIRECT_SLOTS: u32 = 65536;
+/// Marks a used slot of a direct-mapped table: the slot is
+/// `bd << 32 | DIRECT_VALID | key` (`XVS_DIRECT_VALID`).
+pub const DIRECT_VALID: u32 = 0x8000_0000;
 /// The XSKMAP slot of (port, RX queue): `port_index * MAX_QUEUES + queue`.
 ///
 /// An AF_XDP socket is bound to one interface and queue, and the kernel
@@ -89,15 +96,25 @@ pub struct AttachKey {
 }
 
 /// Value of map `xvs_config` at key 0: `struct xvs_config`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[repr(C)]
 pub struct ConfigValue {
     /// VXLAN UDP destination port; 0 means [`VXLAN_PORT_DEFAULT`].
     pub vxlan_port: u16,
     /// Zero.
     pub pad0: u16,
-    /// Zero.
-    pub pad1: u32,
+    /// Odd while direct-table slots are being written (a sequence lock:
+    /// the program then uses the hashes).
+    pub table_gen: u32,
+    /// Multiplier of the VNI direct table (`xvs_vni_direct`); 0: no table.
+    pub vni_seed: u32,
+    /// `32 − log2(slots in use)` of the VNI direct table.
+    pub vni_shift: u32,
+    /// Multiplier of the attachment direct table (`xvs_attach_direct`); 0:
+    /// no table.
+    pub attach_seed: u32,
+    /// `32 − log2(slots in use)` of the attachment direct table.
+    pub attach_shift: u32,
 }
 
 /// [`Meta::flags`]: decapsulated from an uplink; `src_vtep` and `vni` valid.
@@ -161,11 +178,34 @@ impl AttachKey {
 }
 
 impl ConfigValue {
-    pub(crate) fn to_bytes(self) -> [u8; 8] {
-        let mut b = [0; 8];
-        b[0..2].copy_from_slice(&self.vxlan_port.to_ne_bytes());
-        b[2..4].copy_from_slice(&self.pad0.to_ne_bytes());
-        b[4..8].copy_from_slice(&self.pad1.to_ne_bytes());
+    pub(crate) fn to_bytes(self) -> [u8; size_of::<ConfigValue>()] {
+        let mut b = [0; size_of::<ConfigValue>()];
+        let mut put = |o: usize, v: &[u8]| b[o..o + v.len()].copy_from_slice(v);
+        put(
+            offset_of!(ConfigValue, vxlan_port),
+            &self.vxlan_port.to_ne_bytes(),
+        );
+        put(offset_of!(ConfigValue, pad0), &self.pad0.to_ne_bytes());
+        put(
+            offset_of!(ConfigValue, table_gen),
+            &self.table_gen.to_ne_bytes(),
+        );
+        put(
+            offset_of!(ConfigValue, vni_seed),
+            &self.vni_seed.to_ne_bytes(),
+        );
+        put(
+            offset_of!(ConfigValue, vni_shift),
+            &self.vni_shift.to_ne_bytes(),
+        );
+        put(
+            offset_of!(ConfigValue, attach_seed),
+            &self.attach_seed.to_ne_bytes(),
+        );
+        put(
+            offset_of!(ConfigValue, attach_shift),
+            &self.attach_shift.to_ne_bytes(),
+        );
         b
     }
 }
@@ -237,8 +277,10 @@ same_layout!(VtepAddr, ctypes::xvs_addr, 16, { addr = addr @ 0 });
 same_layout!(AttachKey, ctypes::xvs_attach_key, 8, {
     port_index = port_index @ 0, vid = vid @ 4, pad = _pad @ 6,
 });
-same_layout!(ConfigValue, ctypes::xvs_config, 8, {
-    vxlan_port = vxlan_port @ 0, pad0 = _pad0 @ 2, pad1 = _pad1 @ 4,
+same_layout!(ConfigValue, ctypes::xvs_config, 24, {
+    vxlan_port = vxlan_port @ 0, pad0 = _pad0 @ 2, table_gen = table_gen @ 4,
+    vni_seed = vni_seed @ 8, vni_shift = vni_shift @ 12,
+    attach_seed = attach_seed @ 16, attach_shift = attach_shift @ 20,
 });
 same_layout!(Meta, ctypes::xvs_meta, 32, {
     bd = bd @ 0, port_index = port_index @ 4, src_vtep = src_vtep @ 8,
@@ -251,6 +293,7 @@ const _: () = {
     assert!(MAX_QUEUES == l::XVS_MAX_QUEUES.0);
     assert!(XSK_SLOTS == l::XVS_XSK_SLOTS.0);
     assert!(PORT_ARRAY_SIZE == l::XVS_PORT_ARRAY_SIZE.0);
+    assert!(DIRECT_SLOTS == l::XVS_DIRECT_SLOTS.0);
 };
 const _: () = assert!(PortRole::Uplink as u32 == ctypes::xvs_port_role::XVS_ROLE_UPLINK.0);
 const _: () = assert!(PortRole::Access as u32 == ctypes::xvs_port_role::XVS_ROLE_ACCESS.0);

@@ -8,6 +8,7 @@
 use std::ffi::c_char;
 use std::mem::{ManuallyDrop, MaybeUninit};
 use std::ptr::NonNull;
+use std::sync::Mutex;
 
 use libbpf_rs::skel::{OpenSkel as _, SkelBuilder as _};
 use libbpf_rs::{AsRawLibbpf as _, OpenObject};
@@ -30,6 +31,8 @@ pub struct Classifier {
     skel: ManuallyDrop<XvsXdpSkel<'static>>,
     // Held only to be freed, after `skel`, when the classifier drops.
     _storage: ObjectStorage,
+    // What was written to xvs_config and the direct-mapped tables.
+    pub(crate) tables: Mutex<maps::Tables>,
 }
 
 // SAFETY: the skeleton is Send + Sync (the generated code says so: libbpf
@@ -85,6 +88,7 @@ impl Classifier {
         let classifier = Classifier {
             skel: ManuallyDrop::new(skel),
             _storage: storage,
+            tables: Mutex::default(),
         };
         classifier.set_vxlan_port(VXLAN_PORT_DEFAULT)?;
         Ok(classifier)

@@ -39,6 +39,7 @@ mod abi;
 mod attach;
 mod classifier;
 mod counters;
+mod direct;
 mod error;
 mod maps;
 mod skel;
@@ -52,5 +53,6 @@ pub use abi::{
 pub use attach::{ifindex_of, Attachment, LinkStatus, XdpMode};
 pub use classifier::Classifier;
 pub use counters::{Counter, Counters};
+pub use direct::{DirectStats, DirectTables};
 pub use error::{Error, Result};
 pub use test_run::{TestRun, XdpAction};

@@ -13,13 +13,44 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use libbpf_rs::{MapCore, MapFlags, MapMut};
 
 use crate::abi::{
-    xsk_slot, AttachKey, ConfigValue, PortRole, PortValue, VtepAddr, MAX_PORTS, PORT_ARRAY_SIZE,
-    UNTAGGED_PRESENT, VID_MAX, VNI_MAX, XSK_SLOTS,
+    xsk_slot, AttachKey, ConfigValue, PortRole, PortValue, VtepAddr, DIRECT_SLOTS, MAX_PORTS,
+    PORT_ARRAY_SIZE, UNTAGGED_PRESENT, VID_MAX, VNI_MAX, XSK_SLOTS,
 };
 use crate::classifier::Classifier;
 use crate::counters::{Counter, Counters};
+use crate::direct::{DirectTable, DirectTables, Plan};
 use crate::error::{Error, Result};
 use crate::skel::OpenXvsXdpMaps;
+
+/// What this process last wrote to `xvs_config` and the two direct-mapped
+/// tables (see `direct.rs`); one lock serialises every write to them.
+#[derive(Debug, Default)]
+pub(crate) struct Tables {
+    config: ConfigValue,
+    vnis: DirectTable,
+    attachments: DirectTable,
+}
+
+/// Which direct-mapped table.
+#[derive(Debug, Clone, Copy)]
+enum Which {
+    Vnis,
+    Attachments,
+}
+
+impl Tables {
+    fn table(&mut self, which: Which) -> &mut DirectTable {
+        match which {
+            Which::Vnis => &mut self.vnis,
+            Which::Attachments => &mut self.attachments,
+        }
+    }
+}
+
+/// The direct-table key of attachment (port, VID): `port << 12 | vid`.
+fn attach_key(port_index: u32, vid: u16) -> u32 {
+    (port_index << 12) | u32::from(vid)
+}
 
 /// Checks each map's key and value size in the opened object against the
 /// Rust mirror it is accessed through.
@@ -83,6 +114,20 @@ pub(crate) fn check_layout(maps: &OpenXvsXdpMaps<'_>) -> Result<()> {
             size_of::<ConfigValue>(),
         ),
         (
+            "xvs_vni_direct",
+            maps.xvs_vni_direct.key_size(),
+            maps.xvs_vni_direct.value_size(),
+            u32s,
+            size_of::<u64>(),
+        ),
+        (
+            "xvs_attach_direct",
+            maps.xvs_attach_direct.key_size(),
+            maps.xvs_attach_direct.value_size(),
+            u32s,
+            size_of::<u64>(),
+        ),
+        (
             "xvs_xsks",
             maps.xvs_xsks.key_size(),
             maps.xvs_xsks.value_size(),
@@ -105,6 +150,16 @@ pub(crate) fn check_layout(maps: &OpenXvsXdpMaps<'_>) -> Result<()> {
             PORT_ARRAY_SIZE,
         ),
         ("xvs_untagged", maps.xvs_untagged.max_entries(), MAX_PORTS),
+        (
+            "xvs_vni_direct",
+            maps.xvs_vni_direct.max_entries(),
+            DIRECT_SLOTS,
+        ),
+        (
+            "xvs_attach_direct",
+            maps.xvs_attach_direct.max_entries(),
+            DIRECT_SLOTS,
+        ),
     ] {
         if actual != expected {
             return Err(Error::MapLayout {
@@ -306,18 +361,105 @@ impl Classifier {
     /// Maps VXLAN network identifier `vni` to bridge domain `bd`.
     pub fn set_vni(&self, vni: u32, bd: u32) -> Result<()> {
         check_vni(vni)?;
+        let mut t = self.tables();
         update(
             &self.skel().maps.xvs_vnis,
             "xvs_vnis",
             &vni.to_ne_bytes(),
             &bd.to_ne_bytes(),
-        )
+        )?;
+        // After the hash: the direct table only ever caches what it holds.
+        self.direct_set(&mut t, Which::Vnis, vni, bd)
     }
 
     /// Unmaps `vni`: its frames are dropped and counted as unknown VNI.
     pub fn remove_vni(&self, vni: u32) -> Result<()> {
         check_vni(vni)?;
+        let mut t = self.tables();
+        // Before the hash: the direct table never outlives its entry.
+        self.direct_remove(&mut t, Which::Vnis, vni)?;
         delete(&self.skel().maps.xvs_vnis, "xvs_vnis", &vni.to_ne_bytes())
+    }
+
+    /// How full the direct-mapped tables in front of the VNI and
+    /// attachment hashes are: keys found with one array lookup (`placed`)
+    /// and keys left to the hash.
+    pub fn direct_tables(&self) -> DirectTables {
+        let t = self.tables();
+        DirectTables {
+            vnis: t.vnis.stats(),
+            attachments: t.attachments.stats(),
+        }
+    }
+
+    /// The direct-table state, whoever panicked while holding it (every
+    /// write leaves it consistent with the kernel's maps).
+    fn tables(&self) -> std::sync::MutexGuard<'_, Tables> {
+        self.tables.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn direct_set(&self, t: &mut Tables, which: Which, key: u32, bd: u32) -> Result<()> {
+        let plan = t.table(which).plan_set(key, bd);
+        self.write_plan(t, which, &plan)?;
+        t.table(which).commit_set(key, bd, &plan);
+        Ok(())
+    }
+
+    fn direct_remove(&self, t: &mut Tables, which: Which, key: u32) -> Result<()> {
+        let plan = t.table(which).plan_remove(key);
+        self.write_plan(t, which, &plan)?;
+        t.table(which).commit_remove(key, &plan);
+        Ok(())
+    }
+
+    /// Writes `plan`'s slots under the sequence lock: `table_gen` odd (the
+    /// program uses the hashes), the slots, then the layout and `table_gen`
+    /// even. If a slot write fails the table is turned off (seed 0) and
+    /// forgotten, which is always correct: the hashes hold every entry.
+    fn write_plan(&self, t: &mut Tables, which: Which, plan: &Plan) -> Result<()> {
+        if plan.is_empty() {
+            return Ok(());
+        }
+        let (map, name) = match which {
+            Which::Vnis => (&self.skel().maps.xvs_vni_direct, "xvs_vni_direct"),
+            Which::Attachments => (&self.skel().maps.xvs_attach_direct, "xvs_attach_direct"),
+        };
+        let mut cfg = t.config;
+        cfg.table_gen = cfg.table_gen.wrapping_add(1) | 1;
+        self.write_config(&cfg)?;
+        t.config = cfg;
+        let slots = plan.writes.iter().try_for_each(|(idx, value)| {
+            update(map, name, &idx.to_ne_bytes(), &value.to_ne_bytes())
+        });
+        let layout = match slots {
+            Ok(()) => plan.layout,
+            Err(_) => Default::default(),
+        };
+        match which {
+            Which::Vnis => (cfg.vni_seed, cfg.vni_shift) = (layout.seed, layout.shift()),
+            Which::Attachments => {
+                (cfg.attach_seed, cfg.attach_shift) = (layout.seed, layout.shift())
+            }
+        }
+        cfg.table_gen = cfg.table_gen.wrapping_add(1);
+        let done = self.write_config(&cfg);
+        if done.is_ok() {
+            t.config = cfg;
+        }
+        if slots.is_err() || done.is_err() {
+            // table_gen is still odd if the last write failed: hashes only.
+            t.table(which).reset();
+        }
+        slots.and(done)
+    }
+
+    fn write_config(&self, cfg: &ConfigValue) -> Result<()> {
+        update(
+            &self.skel().maps.xvs_config,
+            "xvs_config",
+            &0u32.to_ne_bytes(),
+            &cfg.to_bytes(),
+        )
     }
 
     /// Attaches (access port `port_index`, VLAN `vid`) to bridge domain
@@ -333,12 +475,16 @@ impl Classifier {
             vid,
             pad: 0,
         };
+        let mut t = self.tables();
         update(
             &self.skel().maps.xvs_attachments,
             "xvs_attachments",
             &key.to_bytes(),
             &bd.to_ne_bytes(),
-        )
+        )?;
+        // After the hash, as for VNIs.
+        let direct = attach_key(port_index, vid);
+        self.direct_set(&mut t, Which::Attachments, direct, bd)
     }
 
     /// Removes an attachment: its frames are dropped and counted.
@@ -356,6 +502,11 @@ impl Classifier {
             vid,
             pad: 0,
         };
+        let mut t = self.tables();
+        if port_index < MAX_PORTS {
+            // Before the hash, as for VNIs. (No port index ≥ 256 was set.)
+            self.direct_remove(&mut t, Which::Attachments, attach_key(port_index, vid))?;
+        }
         delete(
             &self.skel().maps.xvs_attachments,
             "xvs_attachments",
@@ -371,17 +522,14 @@ impl Classifier {
                 value: "0".into(),
             });
         }
-        let value = ConfigValue {
+        let mut t = self.tables();
+        let cfg = ConfigValue {
             vxlan_port: port,
-            pad0: 0,
-            pad1: 0,
+            ..t.config
         };
-        update(
-            &self.skel().maps.xvs_config,
-            "xvs_config",
-            &0u32.to_ne_bytes(),
-            &value.to_bytes(),
-        )
+        self.write_config(&cfg)?;
+        t.config = cfg;
+        Ok(())
     }
 
     /// Registers the AF_XDP socket `xsk`, bound to port `port_index`'s

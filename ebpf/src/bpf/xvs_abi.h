@@ -28,6 +28,7 @@ enum xvs_limits {
 	XVS_MAX_QUEUES = 64,           /* rx_queue_index < XVS_MAX_QUEUES */
 	XVS_XSK_SLOTS = XVS_MAX_PORTS * XVS_MAX_QUEUES,
 	XVS_PORT_ARRAY_SIZE = 4096,    /* ifindex < this: port in xvs_ports_array */
+	XVS_DIRECT_SLOTS = 65536,      /* entries of xvs_vni_direct / xvs_attach_direct */
 };
 
 /* xvs_port.role */
@@ -68,8 +69,24 @@ struct xvs_addr {
 
 /*
  * Map xvs_vnis: key __u32 VNI (host order, 24 bits used) → value
- * __u32 bridge domain.
+ * __u32 bridge domain. Authoritative: every configured VNI is here.
+ *
+ * Map xvs_vni_direct: ARRAY, XVS_DIRECT_SLOTS entries → __u64 slot, a
+ * direct-mapped cache in front of xvs_vnis that the verifier inlines. The
+ * VNI's slot is (vni * xvs_config.vni_seed) >> xvs_config.vni_shift
+ * (32-bit multiply); the slot holds 0 (empty) or
+ * (__u64)bd << 32 | XVS_DIRECT_VALID | vni and counts only if it holds
+ * this VNI. Userspace picks the seed and size (shift = 32 − log2 slots in
+ * use) so that configured VNIs get slots of their own; a VNI without one
+ * (its slot taken, or vni_seed 0: no table) is looked up in xvs_vnis.
+ * Slot writes are bracketed by xvs_config.table_gen going odd, then even
+ * (a sequence lock): a lookup that sees it odd, or changed across the slot
+ * read, uses the hash instead, so a half-written slot is never believed.
+ *
+ * Map xvs_attach_direct: the same for xvs_attachments, key
+ * port_index << 12 | vid, parameters attach_seed / attach_shift.
  */
+#define XVS_DIRECT_VALID 0x80000000u
 
 /*
  * Map xvs_attachments: key struct xvs_attach_key → value __u32 bridge domain,
@@ -90,12 +107,16 @@ struct xvs_attach_key {
 
 /*
  * Map xvs_config: ARRAY, one entry at key 0.
- * Size 8.
+ * Size 24.
  */
 struct xvs_config {
-	__u16 vxlan_port; /* offset 0: UDP destination port, host order; 0 means 4789; do not change offset */
-	__u16 _pad0;      /* offset 2 */
-	__u32 _pad1;      /* offset 4: reserved, zero */
+	__u16 vxlan_port;   /* offset 0: UDP destination port, host order; 0 means 4789; do not change offset */
+	__u16 _pad0;        /* offset 2 */
+	__u32 table_gen;    /* offset 4: odd while direct-table slots are written; do not change offset */
+	__u32 vni_seed;     /* offset 8: xvs_vni_direct multiplier (odd), 0: no table; do not change offset */
+	__u32 vni_shift;    /* offset 12: 32 − log2(slots in use); do not change offset */
+	__u32 attach_seed;  /* offset 16: xvs_attach_direct multiplier, 0: no table; do not change offset */
+	__u32 attach_shift; /* offset 20: do not change offset */
 };
 
 /*

@@ -13,6 +13,7 @@
  * Every decision moves a counter (xvs_abi.h, docs/classifier.md).
  */
 #include "lib/common.h"
+#include "lib/direct.h"
 #include "lib/eth.h"
 #include "lib/ipv4.h"
 #include "lib/ipv6.h"
@@ -127,6 +128,7 @@ static __always_inline int xvs_access(struct xdp_md *ctx, const struct xvs_port 
 	void *data_end = (void *)(long)ctx->data_end;
 	struct xvs_cursor c = { .pos = data, .end = data_end };
 	struct xvs_attach_key key = { .port_index = port->port_index };
+	const struct xvs_config *cfg;
 	struct xvs_meta meta = {};
 	struct xvs_vlan_hdr *vh;
 	__u8 macs[2 * ETH_ALEN];
@@ -153,10 +155,16 @@ static __always_inline int xvs_access(struct xdp_md *ctx, const struct xvs_port 
 			return xvs_finish(XVS_CNT_DROP_UNKNOWN_ATTACHMENT);
 		meta.bd = (__u32)*untagged;
 	} else {
-		bd = bpf_map_lookup_elem(&xvs_attachments, &key);
-		if (!bd)
-			return xvs_finish(XVS_CNT_DROP_UNKNOWN_ATTACHMENT);
-		meta.bd = *bd;
+		/* Tagged: the direct table, else the hash. */
+		cfg = xvs_config_get();
+		if (!cfg || !xvs_direct_find(&xvs_attach_direct, cfg, cfg->attach_seed,
+					     cfg->attach_shift, key.port_index << 12 | key.vid,
+					     &meta.bd)) {
+			bd = bpf_map_lookup_elem(&xvs_attachments, &key);
+			if (!bd)
+				return xvs_finish(XVS_CNT_DROP_UNKNOWN_ATTACHMENT);
+			meta.bd = *bd;
+		}
 	}
 	meta.port_index = port->port_index;
 	meta.vid = key.vid;

@@ -66,6 +66,20 @@ struct {
 } xvs_config SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XVS_DIRECT_SLOTS);
+	__type(key, __u32);   /* (vni * vni_seed) >> vni_shift */
+	__type(value, __u64); /* 0, or bd << 32 | XVS_DIRECT_VALID | vni */
+} xvs_vni_direct SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XVS_DIRECT_SLOTS);
+	__type(key, __u32);   /* (key * attach_seed) >> attach_shift, key = port_index << 12 | vid */
+	__type(value, __u64); /* 0, or bd << 32 | XVS_DIRECT_VALID | key */
+} xvs_attach_direct SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_XSKMAP);
 	__uint(max_entries, XVS_XSK_SLOTS);
 	__type(key, __u32); /* port_index * XVS_MAX_QUEUES + rx_queue_index */

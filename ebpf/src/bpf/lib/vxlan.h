@@ -6,6 +6,7 @@
 #include <linux/if_ether.h>
 #include <linux/udp.h>
 
+#include "direct.h"
 #include "ip.h"
 
 struct xvs_vxlan_hdr {
@@ -22,14 +23,25 @@ struct xvs_vxlan {
 	__u32 inner_len; /* bytes of inner Ethernet frame the UDP length announces */
 };
 
-static __always_inline __u16 xvs_vxlan_port(void)
+static __always_inline __u16 xvs_vxlan_port(const struct xvs_config *cfg)
 {
-	__u32 key = 0;
-	struct xvs_config *cfg = bpf_map_lookup_elem(&xvs_config, &key);
-
 	if (cfg && cfg->vxlan_port)
 		return cfg->vxlan_port;
 	return XVS_VXLAN_PORT_DEFAULT;
+}
+
+/* The bridge domain of `vni`: the direct table, else the hash. */
+static __always_inline int xvs_vni_bd(const struct xvs_config *cfg, __u32 vni, __u32 *bd)
+{
+	__u32 *found;
+
+	if (cfg && xvs_direct_find(&xvs_vni_direct, cfg, cfg->vni_seed, cfg->vni_shift, vni, bd))
+		return 1;
+	found = bpf_map_lookup_elem(&xvs_vnis, &vni);
+	if (!found)
+		return 0;
+	*bd = *found;
+	return 1;
 }
 
 /* Whether *dst is one of this node's VTEP addresses: the hint first (an
@@ -57,13 +69,14 @@ static __always_inline int xvs_is_local_vtep(const struct xvs_addr *dst)
 static __always_inline __u32 xvs_parse_vxlan(struct xvs_cursor *c, const struct xvs_outer_ip *ip,
 					     struct xvs_vxlan *vx)
 {
+	const struct xvs_config *cfg = xvs_config_get();
 	struct udphdr *udp = c->pos;
 	struct xvs_vxlan_hdr *vh;
-	__u32 udp_len, *bd;
+	__u32 udp_len;
 
 	if (ip->payload_len < sizeof(*udp) || (void *)(udp + 1) > c->end)
 		return XVS_CNT_DROP_TRUNC_UDP;
-	if (udp->dest != bpf_htons(xvs_vxlan_port()))
+	if (udp->dest != bpf_htons(xvs_vxlan_port(cfg)))
 		return XVS_CNT_PASS_NOT_VXLAN;
 	if (!xvs_is_local_vtep(&ip->dst))
 		return XVS_CNT_PASS_NOT_LOCAL;
@@ -77,10 +90,8 @@ static __always_inline __u32 xvs_parse_vxlan(struct xvs_cursor *c, const struct 
 	if (!(vh->flags & bpf_htonl(XVS_VXLAN_I_FLAG)))
 		return XVS_CNT_DROP_VXLAN_NO_I_FLAG;
 	vx->vni = bpf_ntohl(vh->vni) >> 8;
-	bd = bpf_map_lookup_elem(&xvs_vnis, &vx->vni);
-	if (!bd)
+	if (!xvs_vni_bd(cfg, vx->vni, &vx->bd))
 		return XVS_CNT_DROP_UNKNOWN_VNI;
-	vx->bd = *bd;
 	vx->inner_len = udp_len - XVS_VXLAN_HLEN;
 	if (vx->inner_len < ETH_HLEN || (void *)(vh + 1) + ETH_HLEN > c->end)
 		return XVS_CNT_DROP_TRUNC_INNER;
