@@ -139,7 +139,7 @@ pub(crate) fn check_layout(maps: &OpenXvsXdpMaps<'_>) -> Result<()> {
             maps.xvs_counters.key_size(),
             maps.xvs_counters.value_size(),
             u32s,
-            size_of::<u64>(),
+            size_of::<[u64; Counter::COUNT]>(),
         ),
     ];
     for (map, actual, expected) in [
@@ -150,6 +150,7 @@ pub(crate) fn check_layout(maps: &OpenXvsXdpMaps<'_>) -> Result<()> {
             PORT_ARRAY_SIZE,
         ),
         ("xvs_untagged", maps.xvs_untagged.max_entries(), MAX_PORTS),
+        ("xvs_counters", maps.xvs_counters.max_entries(), 1),
         (
             "xvs_vni_direct",
             maps.xvs_vni_direct.max_entries(),
@@ -557,20 +558,20 @@ impl Classifier {
     /// Reads every counter, summed over CPUs.
     pub fn counters(&self) -> Result<Counters> {
         let map = &self.skel().maps.xvs_counters;
+        let per_cpu = map
+            .lookup_percpu(&0u32.to_ne_bytes(), MapFlags::ANY)
+            .map_err(|source| Error::Map {
+                map: "xvs_counters",
+                op: "lookup",
+                source,
+            })?
+            .unwrap_or_default();
         let mut values = [0u64; Counter::COUNT];
-        for (i, v) in values.iter_mut().enumerate() {
-            let per_cpu = map
-                .lookup_percpu(&(i as u32).to_ne_bytes(), MapFlags::ANY)
-                .map_err(|source| Error::Map {
-                    map: "xvs_counters",
-                    op: "lookup",
-                    source,
-                })?
-                .unwrap_or_default();
-            *v = per_cpu
-                .iter()
-                .filter_map(|b| b.get(..8)?.try_into().ok().map(u64::from_ne_bytes))
-                .sum();
+        for block in &per_cpu {
+            // One CPU's block: u64 per counter, in index order.
+            for (v, b) in values.iter_mut().zip(block.chunks_exact(8)) {
+                *v += u64::from_ne_bytes(b.try_into().expect("chunks of 8"));
+            }
         }
         Ok(Counters::from_values(values))
     }

@@ -150,8 +150,10 @@ struct xvs_meta {
 };
 
 /*
- * Map xvs_counters: PERCPU_ARRAY, key __u32 enum xvs_counter → value __u64
- * per CPU. One slot per decision; a frame moves one or two slots (see
+ * Map xvs_counters: PERCPU_ARRAY, one entry at key 0 → value
+ * __u64[XVS_CNT_MAX] per CPU, indexed by enum xvs_counter: the program
+ * looks its CPU's block up once per frame, then counts with plain adds.
+ * One slot per decision; a frame moves one to three slots (see
  * docs/classifier.md). Append new counters before XVS_CNT_MAX only.
  */
 enum xvs_counter {

@@ -86,26 +86,37 @@ struct {
 	__type(value, __u32); /* AF_XDP socket fd */
 } xvs_xsks SEC(".maps");
 
+/* One CPU's counters (see xvs_counters in xvs_abi.h). */
+struct xvs_counter_block {
+	__u64 c[XVS_CNT_MAX];
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, XVS_CNT_MAX);
-	__type(key, __u32); /* enum xvs_counter */
-	__type(value, __u64);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xvs_counter_block);
 } xvs_counters SEC(".maps");
 
-static __always_inline void xvs_count(enum xvs_counter c)
+/* This CPU's counters: one inlined lookup per frame (never NULL in
+ * practice: key 0 of an array always exists). */
+static __always_inline struct xvs_counter_block *xvs_counters_get(void)
 {
-	__u32 key = c;
-	__u64 *slot = bpf_map_lookup_elem(&xvs_counters, &key);
+	__u32 key = 0;
 
-	if (slot)
-		*slot += 1; /* per-CPU slot: no atomics needed */
+	return bpf_map_lookup_elem(&xvs_counters, &key);
+}
+
+static __always_inline void xvs_count(struct xvs_counter_block *cnt, __u32 c)
+{
+	if (cnt && c < XVS_CNT_MAX)
+		cnt->c[c] += 1; /* per-CPU block: no atomics needed */
 }
 
 /* Counts `c` and returns `action`: the one way a decision leaves a parser. */
-static __always_inline int xvs_verdict(enum xvs_counter c, int action)
+static __always_inline int xvs_verdict(struct xvs_counter_block *cnt, __u32 c, int action)
 {
-	xvs_count(c);
+	xvs_count(cnt, c);
 	return action;
 }
 

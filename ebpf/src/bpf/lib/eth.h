@@ -30,7 +30,8 @@ static __always_inline int xvs_parse_eth(struct xvs_cursor *c, __be16 *proto)
 
 	if ((void *)(eth + 1) > c->end)
 		return -1;
-	*proto = eth->h_proto;
+	/* One 16-bit load (struct ethhdr is packed: clang would load bytes). */
+	*proto = *(__be16 *)((void *)eth + offsetof(struct ethhdr, h_proto));
 	c->pos = eth + 1;
 	return 0;
 }
