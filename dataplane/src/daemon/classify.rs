@@ -450,6 +450,130 @@ mod tests {
         assert_eq!(back, vec![Op::RemovePort(12), Op::RemoveVni(200)]);
     }
 
+    /// The bridge domain the loaded classifier switches `frame` to on the
+    /// loopback (ifindex 1), or `None` when it drops or passes it.
+    fn classified_bd(cls: &Classifier, frame: &[u8]) -> Option<u32> {
+        let out = cls.test_run(frame, 1, 0).expect("test run");
+        // No socket in the XSKMAP: a switched frame is dropped with its
+        // metadata in front.
+        out.meta().map(|m| m.bd)
+    }
+
+    /// Every VNI and tagged attachment of `e` classifies to its bridge
+    /// domain through the real program, and each of `gone` is not switched.
+    fn check_classifies(
+        cls: &Classifier,
+        e: &ClassifierEntries,
+        gone_vnis: &[u32],
+        gone_vids: &[u16],
+    ) {
+        use xvs_testkit::frames::{udp4, vm_frame, vxlan_payload, REMOTE4, VTEP4};
+        cls.set_port(1, PortRole::Uplink, 0).unwrap();
+        let vxlan = |vni| {
+            udp4(
+                &[],
+                REMOTE4,
+                VTEP4,
+                4789,
+                &vxlan_payload(vni, &vm_frame(&[])),
+            )
+        };
+        for (&vni, &bd) in &e.vnis {
+            assert_eq!(classified_bd(cls, &vxlan(vni)), Some(bd), "VNI {vni}");
+        }
+        for &vni in gone_vnis {
+            assert_eq!(classified_bd(cls, &vxlan(vni)), None, "VNI {vni}");
+        }
+        cls.set_port(1, PortRole::Access, 1).unwrap();
+        for (&(port, vid), &bd) in &e.attachments {
+            if port == 1 {
+                assert_eq!(classified_bd(cls, &vm_frame(&[vid])), Some(bd), "VID {vid}");
+            }
+        }
+        for &vid in gone_vids {
+            assert_eq!(classified_bd(cls, &vm_frame(&[vid])), None, "VID {vid}");
+        }
+    }
+
+    /// Live adds, changes and removals through `ClassifierSync` keep every
+    /// VNI and (port, VID) classifying, whether the classifier's
+    /// direct-mapped tables hold them or they share a slot and are found in
+    /// the hash, across the table rebuilds the changes cause.
+    #[test]
+    fn live_syncs_keep_every_vni_and_attachment_classifying() {
+        if !xvs_testkit::privileged("live_syncs_keep_every_vni_and_attachment_classifying") {
+            return;
+        }
+        let cls = Classifier::load().expect("load");
+        let mut sync = ClassifierSync::new();
+        let mut e = ClassifierEntries {
+            udp_port: 4789,
+            local: ["192.0.2.10".parse().unwrap()].into_iter().collect(),
+            ..ClassifierEntries::default()
+        };
+        // A dense range and a scattered set: more than any seed places.
+        let mut x = 0x2545_f491u32;
+        let mut scattered = Vec::new();
+        while scattered.len() < 1500 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            scattered.push(x & 0x00ff_ffff);
+        }
+        for vni in (5000..5400).chain(scattered.iter().copied()) {
+            e.vnis.insert(vni, vni % 97 + 1);
+        }
+        for vid in 1..2000u16 {
+            e.attachments.insert((1, vid), u32::from(vid % 50) + 1);
+            e.attachments.insert((2, vid), 7);
+        }
+        sync.sync(&cls, &e).expect("first sync");
+        let t = cls.direct_tables();
+        assert_eq!(t.vnis.keys, e.vnis.len());
+        assert!(t.vnis.placed < t.vnis.keys, "{t:?}");
+        assert!(t.vnis.placed > 0 && t.attachments.placed > 0, "{t:?}");
+        check_classifies(&cls, &e, &[4999, 5400], &[2000, 3000]);
+
+        // Change: a third of the VNIs gone, others remapped, new ones; VIDs
+        // likewise.
+        let mut next = e.clone();
+        let gone_vnis: Vec<u32> = e.vnis.keys().copied().step_by(3).collect();
+        for v in &gone_vnis {
+            next.vnis.remove(v);
+        }
+        for v in e.vnis.keys().skip(1).step_by(3) {
+            next.vnis.insert(*v, 4242);
+        }
+        for vni in 20_000..20_300 {
+            next.vnis.insert(vni, 3);
+        }
+        let gone_vids: Vec<u16> = (1..2000u16).filter(|v| v % 4 == 0).collect();
+        for v in &gone_vids {
+            next.attachments.remove(&(1, *v));
+        }
+        for vid in 2000..2100u16 {
+            next.attachments.insert((1, vid), 9);
+        }
+        sync.sync(&cls, &next).expect("live change");
+        assert_eq!(cls.direct_tables().vnis.keys, next.vnis.len());
+        check_classifies(&cls, &next, &gone_vnis, &gone_vids);
+
+        // Back to the first entries (what a rollback does), then to none.
+        sync.sync(&cls, &e).expect("roll back");
+        check_classifies(&cls, &e, &[20_000, 20_299], &[2000, 2099]);
+        let all_vnis: Vec<u32> = e.vnis.keys().copied().collect();
+        let none = ClassifierEntries {
+            vnis: BTreeMap::new(),
+            attachments: BTreeMap::new(),
+            ..e.clone()
+        };
+        sync.sync(&cls, &none).expect("to none");
+        check_classifies(&cls, &none, &all_vnis, &[1, 2, 1999]);
+        let t = cls.direct_tables();
+        assert_eq!((t.vnis.keys, t.vnis.placed), (0, 0));
+        assert_eq!((t.attachments.keys, t.attachments.placed), (0, 0));
+    }
+
     #[test]
     fn a_port_without_an_interface_gets_no_entry() {
         let text = BASE.replace(
