@@ -20,7 +20,8 @@
 # Environment: XVS_BENCH_GEN_CPU (generator core, default 0),
 # XVS_BENCH_SUT_CPU (the network node's core, default 1), XVS_BENCH_NICE
 # (their nice level, default -20), XVSD (an xvsd
-# binary instead of building one), CARGO_TARGET_DIR, XVS_BENCH_ID (lab id).
+# binary instead of building one), XVS_GEN and XVS_SINK (both set: prebuilt
+# generator and sink, nothing is built), CARGO_TARGET_DIR, XVS_BENCH_ID (lab id).
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -119,15 +120,20 @@ if [ "$OPT_SMOKE" = 1 ] && [ "$OPT_RELEASE" = 0 ]; then
 else
     PROFILE=release; CARGO_PROFILE=(--release)
 fi
-GEN=$TARGET_DIR/$PROFILE/xvs-gen
-SINK=$TARGET_DIR/$PROFILE/xvs-sink
+GEN=${XVS_GEN:-$TARGET_DIR/$PROFILE/xvs-gen}
+SINK=${XVS_SINK:-$TARGET_DIR/$PROFILE/xvs-sink}
 declare -A UNAVAILABLE=()
 
 bench_build() {
     command -v cargo >/dev/null || PATH="$PATH:${HOME:-/root}/.cargo/bin"
-    bench_log "building xvs-gen, xvs-sink ($PROFILE)"
-    (cd "$REPO_DIR" && cargo build "${CARGO_PROFILE[@]}" --locked --quiet -p xvs-benches --bins) ||
-        lab_die "cannot build the generator and sink"
+    if [ -n "${XVS_GEN:-}" ] && [ -n "${XVS_SINK:-}" ]; then
+        # prebuilt (e.g. while the tree is mid-edit): nothing to build
+        [ -x "$GEN" ] && [ -x "$SINK" ] || lab_die "XVS_GEN/XVS_SINK are not executable"
+    else
+        bench_log "building xvs-gen, xvs-sink ($PROFILE)"
+        (cd "$REPO_DIR" && cargo build "${CARGO_PROFILE[@]}" --locked --quiet -p xvs-benches --bins) ||
+            lab_die "cannot build the generator and sink"
+    fi
     if [[ " ${SYSTEMS[*]} " == *" xvs "* ]]; then
         if [ -n "${XVSD:-}" ]; then
             [ -x "$XVSD" ] || UNAVAILABLE[xvs]="XVSD=$XVSD is not executable"

@@ -416,6 +416,7 @@ fn mode_of(s: &XskSocket) -> BoundMode {
 }
 
 impl FrameIo for XskIo {
+    #[inline]
     fn port_count(&self) -> usize {
         self.ports.len()
     }
@@ -506,34 +507,42 @@ impl FrameIo for XskIo {
         }
     }
 
+    #[inline]
     fn alloc(&mut self) -> Option<Frame> {
         self.pool.alloc()
     }
 
+    #[inline]
     fn free(&mut self, frame: Frame) {
         self.pool.free(frame)
     }
 
+    #[inline]
     fn data(&self, frame: &Frame) -> &[u8] {
         self.pool.data(frame)
     }
 
+    #[inline]
     fn data_mut(&mut self, frame: &Frame) -> &mut [u8] {
         self.pool.data_mut(frame)
     }
 
+    #[inline]
     fn split(&mut self, frame: &Frame) -> (&mut [u8], Spares<'_>) {
         self.pool.split(frame)
     }
 
+    #[inline]
     fn chunk(&self, frame: &Frame) -> &[u8] {
         self.pool.chunk(frame)
     }
 
+    #[inline]
     fn chunk_mut(&mut self, frame: &Frame) -> &mut [u8] {
         self.pool.chunk_mut(frame)
     }
 
+    #[inline]
     fn meta(&self, frame: &Frame, len: usize) -> Option<&[u8]> {
         self.pool.meta(frame, len)
     }

@@ -155,6 +155,11 @@ pub struct XskConfig {
     /// `recv` on an empty RX ring and every `flush` with pending TX make the
     /// syscall that lets the kernel poll the driver in our context.
     pub busy_poll: Option<BusyPoll>,
+    /// Back the UMEM with transparent huge pages (`MADV_HUGEPAGE`; ordinary
+    /// pages where the kernel has none). Frames of a busy ring are spread
+    /// over megabytes, so with 4 KiB pages nearly every received frame
+    /// costs userspace a TLB miss.
+    pub huge_pages: bool,
 }
 
 /// Busy-poll settings (see [`XskConfig::busy_poll`]).
@@ -181,6 +186,7 @@ impl Default for XskConfig {
             bind: BindMode::Auto,
             need_wakeup: true,
             busy_poll: None,
+            huge_pages: false,
         }
     }
 }

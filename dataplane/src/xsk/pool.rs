@@ -20,10 +20,13 @@ impl Pool {
     /// Maps an area of `cfg.frame_count` chunks of `cfg.frame_size` bytes,
     /// all free. `cfg` must be validated.
     pub(crate) fn new(cfg: &XskConfig) -> Result<Pool, XskError> {
-        let area = Area::new(cfg.frame_size, cfg.frame_count).map_err(|source| XskError::Umem {
-            bytes: cfg.frame_size as usize * cfg.frame_count as usize,
-            source,
-        })?;
+        let area =
+            Area::new(cfg.frame_size, cfg.frame_count, cfg.huge_pages).map_err(|source| {
+                XskError::Umem {
+                    bytes: cfg.frame_size as usize * cfg.frame_count as usize,
+                    source,
+                }
+            })?;
         Ok(Pool {
             free: FreeFrames::full(cfg.frame_count),
             area,
@@ -36,38 +39,46 @@ impl Pool {
         self.data_offset
     }
 
+    #[inline]
     pub(crate) fn alloc(&mut self) -> Option<Frame> {
         let idx = self.free.pop()?;
         self.area.frame(idx, self.data_offset, 0)
     }
 
+    #[inline]
     pub(crate) fn free(&mut self, frame: Frame) {
         assert_eq!(frame.pool(), self.area.pool(), "frame of another pool");
         self.free.push(frame.idx());
     }
 
+    #[inline]
     pub(crate) fn data(&self, frame: &Frame) -> &[u8] {
         self.area
             .bytes(frame, frame.offset(), frame.offset() + frame.len())
     }
 
+    #[inline]
     pub(crate) fn data_mut(&mut self, frame: &Frame) -> &mut [u8] {
         self.area
             .bytes_mut(frame, frame.offset(), frame.offset() + frame.len())
     }
 
+    #[inline]
     pub(crate) fn split(&mut self, frame: &Frame) -> (&mut [u8], Spares<'_>) {
         self.area.split(&mut self.free, frame, self.data_offset)
     }
 
+    #[inline]
     pub(crate) fn chunk(&self, frame: &Frame) -> &[u8] {
         self.area.bytes(frame, 0, frame.capacity())
     }
 
+    #[inline]
     pub(crate) fn chunk_mut(&mut self, frame: &Frame) -> &mut [u8] {
         self.area.bytes_mut(frame, 0, frame.capacity())
     }
 
+    #[inline]
     pub(crate) fn meta(&self, frame: &Frame, len: usize) -> Option<&[u8]> {
         let start = frame.offset().checked_sub(len)?;
         Some(self.area.bytes(frame, start, frame.offset()))

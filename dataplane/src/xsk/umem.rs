@@ -38,10 +38,14 @@ pub(crate) struct Area {
 unsafe impl Send for Area {}
 
 impl Area {
-    /// Maps `count * frame_size` bytes, zeroed and pre-faulted.
+    /// Maps `count * frame_size` bytes, zeroed and pre-faulted; with
+    /// `huge`, on transparent huge pages where the kernel gives them (see
+    /// [`XskConfig::huge_pages`](super::XskConfig::huge_pages)).
     /// The caller has validated that the product fits in `usize`.
-    pub(crate) fn new(frame_size: u32, count: u32) -> io::Result<Self> {
+    pub(crate) fn new(frame_size: u32, count: u32, huge: bool) -> io::Result<Self> {
         let len = frame_size as usize * count as usize;
+        // Huge pages must be asked for before the pages are faulted in.
+        let populate = if huge { 0 } else { libc::MAP_POPULATE };
         // SAFETY: an anonymous private mapping with a null hint creates fresh
         // memory and has no preconditions; the result is checked below.
         let p = unsafe {
@@ -49,13 +53,32 @@ impl Area {
                 std::ptr::null_mut(),
                 len,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | populate,
                 -1,
                 0,
             )
         };
         if p == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
+        }
+        if huge {
+            // SAFETY: `p..p+len` is the mapping just created; madvise only
+            // changes how its (still untouched) pages are backed. Failure
+            // (THP disabled) leaves ordinary pages: not an error.
+            if unsafe { libc::madvise(p, len, libc::MADV_HUGEPAGE) } != 0 {
+                tracing::debug!("UMEM: no transparent huge pages");
+            }
+            // Fault every page in now (as MAP_POPULATE would), so that
+            // neither registration nor the first frames pay for it.
+            // SAFETY: as above; MADV_POPULATE_WRITE only faults pages in.
+            if unsafe { libc::madvise(p, len, libc::MADV_POPULATE_WRITE) } != 0 {
+                let page = super::sys::page_size();
+                for off in (0..len).step_by(page) {
+                    // SAFETY: `off < len`: inside the writable mapping,
+                    // which nothing else references yet.
+                    unsafe { p.cast::<u8>().add(off).write_volatile(0) };
+                }
+            }
         }
         let ptr = NonNull::new(p.cast::<u8>()).ok_or_else(|| io::Error::other("mmap gave NULL"))?;
         Ok(Area {
@@ -81,21 +104,25 @@ impl Area {
         self.frame_size
     }
 
+    #[inline]
     pub(crate) fn pool(&self) -> u32 {
         self.pool
     }
 
     /// UMEM address (offset in the area) of a chunk's first byte.
+    #[inline]
     pub(crate) fn chunk_addr(&self, idx: FrameIdx) -> u64 {
         u64::from(idx.get()) * u64::from(self.frame_size)
     }
 
     /// UMEM address of a frame's first data byte (for a TX descriptor).
+    #[inline]
     pub(crate) fn data_addr(&self, f: &Frame) -> u64 {
         self.chunk_addr(f.idx()) + f.offset() as u64
     }
 
     /// The chunk holding UMEM address `addr`, if in range.
+    #[inline]
     pub(crate) fn idx_of(&self, addr: u64) -> Option<FrameIdx> {
         let i = addr / u64::from(self.frame_size);
         u32::try_from(i)
@@ -105,6 +132,7 @@ impl Area {
     }
 
     /// A frame for a chunk userspace owns, data window `[offset, offset+len)`.
+    #[inline]
     pub(crate) fn frame(&self, idx: FrameIdx, offset: usize, len: usize) -> Option<Frame> {
         let size = u16::try_from(self.frame_size).ok()?;
         let o = u16::try_from(offset).ok()?;
@@ -115,6 +143,7 @@ impl Area {
 
     /// A frame for the RX/TX descriptor `(addr, len)` (aligned chunk mode:
     /// the chunk is `addr / frame_size`, the offset is the remainder).
+    #[inline]
     pub(crate) fn frame_at(&self, addr: u64, len: u32) -> Option<Frame> {
         let idx = self.idx_of(addr)?;
         let offset = (addr - self.chunk_addr(idx)) as usize;
@@ -123,6 +152,7 @@ impl Area {
 
     /// Checks that `f` belongs here and returns the byte range of `[from, to)`
     /// within the chunk as an absolute range in the area.
+    #[inline]
     fn range(&self, f: &Frame, from: usize, to: usize) -> (usize, usize) {
         assert_eq!(
             f.pool(),
@@ -139,6 +169,7 @@ impl Area {
     }
 
     /// Bytes `[from, to)` of the frame's chunk.
+    #[inline]
     pub(crate) fn bytes(&self, f: &Frame, from: usize, to: usize) -> &[u8] {
         let (start, end) = self.range(f, from, to);
         // SAFETY: `start..end` lies inside the mapping (checked by `range`);
@@ -148,6 +179,7 @@ impl Area {
     }
 
     /// Mutable bytes `[from, to)` of the frame's chunk.
+    #[inline]
     pub(crate) fn bytes_mut(&mut self, f: &Frame, from: usize, to: usize) -> &mut [u8] {
         let (start, end) = self.range(f, from, to);
         // SAFETY: as in `bytes`; `&mut self` makes this the only live slice

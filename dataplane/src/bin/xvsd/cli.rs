@@ -90,6 +90,11 @@ pub struct Args {
     #[arg(long)]
     pub no_need_wakeup: bool,
 
+    /// Back the UMEM with ordinary 4 KiB pages instead of transparent huge
+    /// pages (huge pages save userspace a TLB miss on nearly every frame).
+    #[arg(long)]
+    pub no_huge_pages: bool,
+
     /// Serve the counters (`xvsctl stats`) in the Prometheus text format on
     /// this address, e.g. `127.0.0.1:9417` (GET /metrics). Off by default.
     #[arg(long, value_name = "ADDR:PORT")]
@@ -164,6 +169,7 @@ impl Args {
                 usecs,
                 budget: self.batch,
             }),
+            huge_pages: !self.no_huge_pages,
         }
     }
 
