@@ -70,6 +70,8 @@ fn classifier_cost_per_frame() {
     ];
     let decap = [Counter::DecapV4, Counter::RedirectFailed];
 
+    // The floor: the kernel's timer, the counter block, the port lookup.
+    let no_port = cost(&cls, &vm_frame(&[]), &[Counter::PassNoPort]);
     cls.set_port(LO, PortRole::Access, ACCESS_PORT).unwrap();
     let access = cost(&cls, &vm_frame(&[]), &switched);
     let tagged = cost(&cls, &vm_frame(&[10]), &popped);
@@ -78,6 +80,7 @@ fn classifier_cost_per_frame() {
     let vxlan = cost(&cls, &udp4(&[], REMOTE4, VTEP4, 4789, &vx), &decap);
 
     println!("classifier ns/frame (best of {RUNS} rounds of {CALLS} calls, no socket):");
+    println!("  not a port        {no_port:6.1}");
     println!("  access untagged   {access:6.1}");
     println!("  access tagged     {tagged:6.1}");
     println!("  uplink VXLAN/IPv4 {vxlan:6.1}");
