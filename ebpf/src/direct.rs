@@ -203,9 +203,13 @@ impl DirectTable {
     }
 
     /// Records `key → bd` (written to the hash) and `plan` (written to the
-    /// table).
+    /// table; an empty plan when the write failed and the table was reset).
     pub fn commit_set(&mut self, key: u32, bd: u32, plan: &Plan) {
         self.entries.insert(key, bd);
+        if plan.is_empty() && !plan.searched_in_vain {
+            // Nothing written: the layout stays as it is (or as reset).
+            return;
+        }
         if plan.relayout {
             self.hopeless_at = None;
         } else if plan.searched_in_vain {

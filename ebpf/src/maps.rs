@@ -399,13 +399,24 @@ impl Classifier {
         self.tables.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Gives `key` (already in the hash) its slot. Never fails: if the
+    /// kernel refuses a slot write the table is off (hashes only, always
+    /// correct) until its next layout, and the key is found in the hash.
     fn direct_set(&self, t: &mut Tables, which: Which, key: u32, bd: u32) -> Result<()> {
         let plan = t.table(which).plan_set(key, bd);
-        self.write_plan(t, which, &plan)?;
-        t.table(which).commit_set(key, bd, &plan);
+        match self.write_plan(t, which, &plan) {
+            Ok(()) => t.table(which).commit_set(key, bd, &plan),
+            Err(e) => {
+                tracing::warn!(table = ?which, key, error = %e, "direct-mapped table write failed: hash only");
+                t.table(which).commit_set(key, bd, &Plan::default());
+            }
+        }
         Ok(())
     }
 
+    /// Empties `key`'s slot before the hash entry goes. On failure the
+    /// key stays (in the hash and perhaps its slot) and the caller must
+    /// not delete it from the hash.
     fn direct_remove(&self, t: &mut Tables, which: Which, key: u32) -> Result<()> {
         let plan = t.table(which).plan_remove(key);
         self.write_plan(t, which, &plan)?;
