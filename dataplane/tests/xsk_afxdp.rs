@@ -354,8 +354,11 @@ fn rx_with_metadata_forwarded_to_second_device_without_copy() {
     }
     let (ns, [a0, b0, a1, b1]) = two_pairs("xr");
     ns.run(move || {
+        // On huge pages (xvsd's default): the kernel copies into and out of
+        // the same UMEM as with ordinary pages.
         let mut io = XskIo::new(XskConfig {
             headroom: 64,
+            huge_pages: true,
             ..small_cfg(BindMode::Auto)
         })
         .unwrap();

@@ -228,4 +228,14 @@ mod tests {
         assert_eq!(a.xsk_config(4).fill_target, 192);
         assert_eq!(a.xdp_mode(), XdpMode::Auto);
     }
+
+    #[test]
+    fn defaults_use_1024_rings_on_huge_pages() {
+        let c = Args::parse_from(["xvsd", "--config", "x.toml"]).xsk_config(2);
+        assert_eq!((c.fill_size, c.rx_size, c.fill_target), (1024, 1024, 1024));
+        assert!(c.huge_pages);
+        let c = Args::parse_from(["xvsd", "--config", "x.toml", "--no-huge-pages"]).xsk_config(2);
+        assert!(!c.huge_pages);
+        assert!(c.validate().is_ok());
+    }
 }
