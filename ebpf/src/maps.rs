@@ -587,3 +587,77 @@ impl Classifier {
         Ok(Counters::from_values(values))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use xvs_testkit::frames::{udp4, vm_frame, vxlan_payload, REMOTE4, VTEP4};
+
+    use super::*;
+    use crate::direct::slot_value;
+
+    /// The bridge domain a VXLAN frame with `vni` is switched to on the
+    /// loopback (an uplink here).
+    fn bd_of(cls: &Classifier, vni: u32) -> Option<u32> {
+        let frame = udp4(
+            &[],
+            REMOTE4,
+            VTEP4,
+            4789,
+            &vxlan_payload(vni, &vm_frame(&[])),
+        );
+        cls.test_run(&frame, 1, 0).unwrap().meta().map(|m| m.bd)
+    }
+
+    /// Overwrites the slot the VNI table gives `vni` with `value`.
+    fn poke_slot(cls: &Classifier, vni: u32, value: u64) {
+        let t = cls.tables();
+        let l = t.vnis.layout();
+        assert_ne!(l.seed, 0, "a table is in use");
+        update(
+            &cls.skel().maps.xvs_vni_direct,
+            "xvs_vni_direct",
+            &l.index(vni).to_ne_bytes(),
+            &value.to_ne_bytes(),
+        )
+        .unwrap();
+    }
+
+    /// The program believes a slot that holds the frame's VNI (so the
+    /// direct table really is the fast path), ignores one holding another
+    /// key, and asks the hash while `table_gen` is odd.
+    #[test]
+    fn the_program_uses_a_matching_slot_and_the_hash_while_the_lock_is_held() {
+        if !xvs_testkit::privileged(
+            "the_program_uses_a_matching_slot_and_the_hash_while_the_lock_is_held",
+        ) {
+            return;
+        }
+        let cls = Classifier::load().unwrap();
+        cls.add_local_vtep(VTEP4.into()).unwrap();
+        cls.set_port(1, PortRole::Uplink, 0).unwrap();
+        cls.set_vni(100, 1).unwrap();
+        assert_eq!(bd_of(&cls, 100), Some(1));
+
+        // A slot saying bridge domain 99 (the hash says 1): believed.
+        poke_slot(&cls, 100, slot_value(100, 99));
+        assert_eq!(bd_of(&cls, 100), Some(99), "the slot is the fast path");
+        // A slot holding another VNI: the hash.
+        poke_slot(&cls, 100, slot_value(101, 99));
+        assert_eq!(bd_of(&cls, 100), Some(1));
+
+        // Sequence lock held (odd): the hash, whatever the slot says.
+        poke_slot(&cls, 100, slot_value(100, 99));
+        let mut cfg = cls.tables().config;
+        cfg.table_gen |= 1;
+        cls.write_config(&cfg).unwrap();
+        assert_eq!(bd_of(&cls, 100), Some(1), "odd table_gen: hash only");
+        cfg.table_gen += 1;
+        cls.write_config(&cfg).unwrap();
+        assert_eq!(bd_of(&cls, 100), Some(99));
+
+        // Seed 0: no table.
+        cfg.vni_seed = 0;
+        cls.write_config(&cfg).unwrap();
+        assert_eq!(bd_of(&cls, 100), Some(1), "seed 0: hash only");
+    }
+}
