@@ -660,4 +660,43 @@ mod tests {
         cls.write_config(&cfg).unwrap();
         assert_eq!(bd_of(&cls, 100), Some(1), "seed 0: hash only");
     }
+
+    /// The same for tagged attachments: key `port << 12 | vid`.
+    #[test]
+    fn tagged_frames_use_a_matching_attachment_slot_and_the_hash_otherwise() {
+        if !xvs_testkit::privileged(
+            "tagged_frames_use_a_matching_attachment_slot_and_the_hash_otherwise",
+        ) {
+            return;
+        }
+        let cls = Classifier::load().unwrap();
+        cls.set_port(1, PortRole::Access, 4).unwrap();
+        cls.set_attachment(4, 10, 1).unwrap();
+        let bd = |cls: &Classifier| {
+            let out = cls.test_run(&vm_frame(&[10]), 1, 0).unwrap();
+            out.meta().map(|m| m.bd)
+        };
+        assert_eq!(bd(&cls), Some(1));
+        let key = attach_key(4, 10);
+        let poke = |cls: &Classifier, value: u64| {
+            let l = cls.tables().attachments.layout();
+            assert_ne!(l.seed, 0, "a table is in use");
+            update(
+                &cls.skel().maps.xvs_attach_direct,
+                "xvs_attach_direct",
+                &l.index(key).to_ne_bytes(),
+                &value.to_ne_bytes(),
+            )
+            .unwrap();
+        };
+        poke(&cls, slot_value(key, 77));
+        assert_eq!(bd(&cls), Some(77), "the slot is the fast path");
+        poke(&cls, slot_value(attach_key(4, 11), 77));
+        assert_eq!(bd(&cls), Some(1), "a foreign slot: the hash");
+        poke(&cls, slot_value(key, 77));
+        let mut cfg = cls.tables().config;
+        cfg.table_gen |= 1;
+        cls.write_config(&cfg).unwrap();
+        assert_eq!(bd(&cls), Some(1), "odd table_gen: hash only");
+    }
 }
