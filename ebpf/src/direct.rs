@@ -469,6 +469,20 @@ mod tests {
         m.check();
         assert_eq!(m.table.placed(), 512);
         assert!(m.table.layout().bits <= 12, "{:?}", m.table.layout());
+        // Ten thousand consecutive keys still fit, each in its own slot.
+        let many: BTreeMap<u32, u32> = (70_000..80_000).map(|k| (k, 1)).collect();
+        assert_eq!(best_layout(&many).1, 10_000);
+        // 300 scattered ones too (about the birthday bound at 65 536 slots).
+        let mut x = 0x1234_5678u32;
+        let scattered: BTreeMap<u32, u32> = (0..300)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                (x & 0x00ff_ffff, 1)
+            })
+            .collect();
+        assert_eq!(best_layout(&scattered).1, scattered.len());
     }
 
     #[test]
