@@ -82,6 +82,30 @@ pub enum DropReason {
     NoDestination,
 }
 
+/// [`decide`] for a destination known behind the local attachment `a` (the
+/// engine calls it directly; the egress list is not touched).
+#[inline(always)]
+pub fn decide_to_local(bd: &BridgeDomain, ingress: &Ingress, a: Attachment) -> Decision {
+    if !bd.hairpin && *ingress == Ingress::Local(a) {
+        return Decision::Drop(DropReason::Hairpin);
+    }
+    Decision::Unicast(Egress::Local(a))
+}
+
+/// [`decide`] for a destination known behind the remote VTEP `ip` (the
+/// engine's known-unicast path, which finds the VTEP by number, calls it
+/// directly; the egress list is not touched).
+#[inline(always)]
+pub fn decide_to_vtep(bd: &BridgeDomain, ingress: &Ingress, ip: IpAddr) -> Decision {
+    if matches!(ingress, Ingress::Vtep(_)) {
+        return Decision::Drop(DropReason::SplitHorizon);
+    }
+    let Some(vni) = bd.vni else {
+        return Decision::Drop(DropReason::NoVni);
+    };
+    Decision::Unicast(Egress::Vtep { ip, vni })
+}
+
 /// Decides where a frame goes. Known unicast returns its one egress in
 /// [`Decision::Unicast`]; a flood writes its egress list into `out` (cleared
 /// first, so a caller that keeps one `Vec` per worker never allocates).
@@ -97,21 +121,8 @@ pub fn decide(
 ) -> Decision {
     out.clear();
     match known {
-        Some(Location::Local(a)) => {
-            if !bd.hairpin && *ingress == Ingress::Local(a) {
-                return Decision::Drop(DropReason::Hairpin);
-            }
-            Decision::Unicast(Egress::Local(a))
-        }
-        Some(Location::Vtep(ip)) => {
-            if matches!(ingress, Ingress::Vtep(_)) {
-                return Decision::Drop(DropReason::SplitHorizon);
-            }
-            let Some(vni) = bd.vni else {
-                return Decision::Drop(DropReason::NoVni);
-            };
-            Decision::Unicast(Egress::Vtep { ip, vni })
-        }
+        Some(Location::Local(a)) => decide_to_local(bd, ingress, a),
+        Some(Location::Vtep(ip)) => decide_to_vtep(bd, ingress, ip),
         None => {
             for a in &bd.attachments {
                 if bd.hairpin || *ingress != Ingress::Local(*a) {

@@ -10,8 +10,10 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::bridge::{BridgeDomain, BridgeDomains};
-use crate::decide::{decide, Decision, DropReason, Egress, FrameMeta, Ingress};
-use crate::fdb::{FdbReplica, LearnOutcome, Tick};
+use crate::decide::{
+    decide, decide_to_local, decide_to_vtep, Decision, DropReason, Egress, FrameMeta, Ingress,
+};
+use crate::fdb::{FdbReplica, LearnOutcome, Place, Tick};
 use crate::rewrite::{push_vlan, EncapParams, EncapTemplate, RewriteError};
 use crate::storm::StormControl;
 use crate::types::{BdId, MacAddr, PortId, Vni};
@@ -285,6 +287,13 @@ pub struct Engine {
     /// encapsulation settings change; absent when no local address of the
     /// VTEP's family is configured.
     templates: VtepMap<EncapTemplate>,
+    /// Per VTEP number of the replica ([`Place::Vtep`]): the address and
+    /// its template, so that known unicast to a VTEP goes from the FDB slot
+    /// straight to its template without a lookup by address. Kept in step
+    /// with the replica's numbering by [`sync_vteps`](Self::sync_vteps) and
+    /// with `templates` by `rebuild_template`; as long as the most VTEP
+    /// numbers the replica ever used at once (at most its entries).
+    by_number: Vec<VtepSlot>,
     /// IP MTU per local port, indexed by port number; `u32::MAX` (no
     /// check) for ports never given one.
     port_mtus: Vec<u32>,
@@ -315,6 +324,7 @@ impl Engine {
             encap,
             next_hops: VtepMap::default(),
             templates: VtepMap::default(),
+            by_number: Vec::new(),
             port_mtus: Vec::new(),
             counters: Counters::default(),
             egress: Vec::with_capacity(flood_max.max(16)),
@@ -328,7 +338,16 @@ impl Engine {
     /// batch's frames are seen at. Returns how many FDB changes were applied.
     pub fn begin_batch(&mut self, now: Tick) -> usize {
         self.now = now;
-        self.replica.drain()
+        let n = self.replica.drain();
+        self.sync_vteps();
+        n
+    }
+
+    /// Brings [`by_number`](Self::by_number) up to date with the VTEP
+    /// numbers the replica gave out (anew or reused) since the last call.
+    #[inline(always)]
+    fn sync_vteps(&mut self) {
+        sync_numbers(&mut self.replica, &mut self.by_number, &self.templates);
     }
 
     /// Sets (or with `None` forgets) the IP MTU of a local port. A frame
@@ -428,6 +447,16 @@ impl Engine {
             };
             EncapTemplate::new(&params).ok()
         });
+        if let Some(slot) = self
+            .replica
+            .vtep_number(vtep)
+            .and_then(|i| self.by_number.get_mut(i as usize))
+        {
+            // A number not synced yet gets its template when it is.
+            if slot.ip == vtep {
+                slot.template = template.clone();
+            }
+        }
         match template {
             Some(t) => {
                 self.templates.insert(vtep, t);
@@ -513,22 +542,43 @@ impl Engine {
             .replica
             .learn(meta.bd, src, meta.ingress.location(), self.now);
         count_learn(&mut self.counters, outcome);
+        // Learning may have numbered a new VTEP (or the caller changed the
+        // replica): its template slot before any lookup can return it.
+        sync_numbers(&mut self.replica, &mut self.by_number, &self.templates);
 
         let known = if dst.is_multicast() {
             None
         } else {
-            self.replica.lookup(meta.bd, dst)
+            self.replica.lookup_place(meta.bd, dst)
         };
         let rw = Rewriter {
             next_hops: &self.next_hops,
             templates: &self.templates,
             port_mtus: &self.port_mtus,
         };
-        match decide(bd, &meta.ingress, known, &mut self.egress) {
+        // Known unicast to a VTEP: its slot by number, template included.
+        let mut by_number = None;
+        let decision = match known {
+            Some(Place::Vtep(i)) if (i as usize) < self.by_number.len() => {
+                let slot = &self.by_number[i as usize];
+                by_number = Some(slot);
+                decide_to_vtep(bd, &meta.ingress, slot.ip)
+            }
+            Some(Place::Local(a)) => decide_to_local(bd, &meta.ingress, a),
+            // A VTEP number without a slot is not reached (numbers are
+            // synced right after learning): flooded like an unknown MAC.
+            Some(Place::Vtep(_)) | None => decide(bd, &meta.ingress, None, &mut self.egress),
+        };
+        match decision {
             Decision::Unicast(e) => {
                 self.counters.unicast += 1;
-                let Some((start, n)) = rw.rewrite(&e, buf, headroom, len, &mut self.counters)
-                else {
+                let done = match (by_number, e) {
+                    (Some(slot), Egress::Vtep { vni, .. }) => {
+                        rw.rewrite_to(slot, &e, vni, buf, headroom, len, &mut self.counters)
+                    }
+                    _ => rw.rewrite(&e, buf, headroom, len, &mut self.counters),
+                };
+                let Some((start, n)) = done else {
                     return Verdict::default();
                 };
                 tx.send_in_place(&e, start, n);
@@ -606,6 +656,37 @@ impl Engine {
     }
 }
 
+/// [`Engine::sync_vteps`], on the engine's fields.
+#[inline(always)]
+fn sync_numbers(
+    replica: &mut FdbReplica,
+    slots: &mut Vec<VtepSlot>,
+    templates: &VtepMap<EncapTemplate>,
+) {
+    if replica.has_new_vteps() {
+        sync_numbers_now(replica, slots, templates);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn sync_numbers_now(
+    replica: &mut FdbReplica,
+    slots: &mut Vec<VtepSlot>,
+    templates: &VtepMap<EncapTemplate>,
+) {
+    replica.drain_new_vteps(|i, ip| {
+        let i = i as usize;
+        if slots.len() <= i {
+            slots.resize_with(i + 1, VtepSlot::default);
+        }
+        slots[i] = VtepSlot {
+            ip,
+            template: templates.get(ip).cloned(),
+        };
+    });
+}
+
 fn count_learn(c: &mut Counters, outcome: LearnOutcome) {
     match outcome {
         LearnOutcome::Known => {}
@@ -652,6 +733,39 @@ impl Rewriter<'_> {
         }
     }
 
+    /// [`rewrite`](Self::rewrite) for known unicast to the VTEP of `slot`
+    /// (`egress`), with the template found by number.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn rewrite_to(
+        &self,
+        slot: &VtepSlot,
+        egress: &Egress,
+        vni: Vni,
+        buf: &mut [u8],
+        headroom: usize,
+        len: usize,
+        c: &mut Counters,
+    ) -> Option<(usize, usize)> {
+        match &slot.template {
+            Some(t) => match t.apply(buf, headroom, len, vni) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    match e {
+                        RewriteError::TooBig { .. } => c.drop_mtu += 1,
+                        RewriteError::NoHeadroom { .. } => c.drop_no_headroom += 1,
+                        RewriteError::OutOfBounds { .. }
+                        | RewriteError::Runt(_)
+                        | RewriteError::FamilyMismatch => c.drop_bad_range += 1,
+                    }
+                    None
+                }
+            },
+            // No template: the lookup by address says why.
+            None => self.rewrite(egress, buf, headroom, len, c),
+        }
+    }
+
     /// Rewrites the frame for one egress, or says why that copy is dropped.
     #[inline(always)]
     fn try_rewrite(
@@ -689,6 +803,25 @@ impl Rewriter<'_> {
             | RewriteError::Runt(_)
             | RewriteError::FamilyMismatch => EgressDrop::BadRange,
         })
+    }
+}
+
+/// What the engine keeps per VTEP number of its replica.
+#[derive(Clone, Debug)]
+struct VtepSlot {
+    /// The VTEP's address.
+    ip: IpAddr,
+    /// Its outer headers; `None` without a next hop or a local address of
+    /// its family (the drop reason is then found by address).
+    template: Option<EncapTemplate>,
+}
+
+impl Default for VtepSlot {
+    fn default() -> Self {
+        VtepSlot {
+            ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            template: None,
+        }
     }
 }
 

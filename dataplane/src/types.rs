@@ -121,6 +121,18 @@ impl Vlan {
         }
     }
 
+    /// The VLAN of a 12-bit `id` that came from [`id`](Self::id) (or 0
+    /// for none), without the range check of [`new`](Self::new): for the
+    /// FDB's packed entries, which only ever hold VLANs that passed it.
+    #[inline(always)]
+    pub(crate) const fn from_stored(id: u16) -> Option<Vlan> {
+        if id == 0 {
+            None
+        } else {
+            Some(Vlan(id))
+        }
+    }
+
     /// The numeric VLAN ID.
     pub const fn id(&self) -> u16 {
         self.0

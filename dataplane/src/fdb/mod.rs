@@ -2,7 +2,8 @@
 //! between workers without locks.
 //!
 //! One [`FdbOwner`] holds the authoritative table; each worker holds an
-//! [`FdbReplica`], a plain `hashbrown` map it reads and writes without locks.
+//! [`FdbReplica`], a table of its own (16-byte slots, remote VTEPs by
+//! number: see [`Place`]) it reads and writes without locks.
 //!
 //! * A worker that sees a new or moved source MAC applies it to its own
 //!   replica at once (so its very next frame forwards correctly) and sends a
@@ -23,6 +24,7 @@
 //! `docs/fdb.md` explains the model and its limits.
 
 mod owner;
+mod place;
 mod replica;
 mod slots;
 mod table;
@@ -35,6 +37,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Sender;
 
 pub use owner::{FdbControl, FdbOwner};
+pub use place::Place;
 pub use replica::{FdbReplica, LearnOutcome};
 pub use table::{FdbEntry, FdbStats};
 pub use verdict::{BdFill, LearnVerdict, Preview};

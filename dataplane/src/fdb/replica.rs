@@ -1,22 +1,25 @@
 //! A worker's replica of the FDB: read and written by that worker alone,
 //! without locks; kept in step with the owner over channels.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use hashbrown::{HashMap, HashSet};
 
+use super::place::{self, Place, VtepIndex, STATIC};
 use super::slots::SlotTable;
 use super::{EntryKind, FdbKey, Tick, ToOwner, ToReplica};
-use crate::types::{Attachment, BdId, Location, MacAddr, PortId};
+use crate::types::{BdId, Location, MacAddr};
 
-/// One replica entry: 24 bytes, so that with its 8-byte key a table slot is
-/// 32 bytes and never straddles two cache lines. What only flapping MACs
-/// need (the end of their hold) lives apart, in [`FdbReplica::held`].
-#[derive(Clone, Copy, Debug)]
+/// One replica entry: 8 bytes, so that with its 8-byte key a table slot is
+/// 16 bytes (four to a cache line). What only flapping MACs need (the end
+/// of their hold) lives apart, in [`FdbReplica::held`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Entry {
-    loc: Location,
-    kind: EntryKind,
+    /// Where the MAC lives, packed ([`place`]), with [`STATIC`] set for a
+    /// static entry.
+    loc: u32,
     /// Last time this worker told the owner about the MAC: the low 32 bits
     /// of its [`Tick`] (milliseconds), compared with wrapping arithmetic —
     /// exact for the refresh interval, which is far below the 49 days the
@@ -24,10 +27,33 @@ struct Entry {
     last_sent: u32,
 }
 
+impl Entry {
+    #[inline(always)]
+    fn is_static(&self) -> bool {
+        self.loc & STATIC != 0
+    }
+
+    #[inline(always)]
+    fn kind(&self) -> EntryKind {
+        if self.is_static() {
+            EntryKind::Static
+        } else {
+            EntryKind::Learned
+        }
+    }
+}
+
+/// The packed location with the kind bit.
+fn with_kind(p: u32, kind: EntryKind) -> u32 {
+    match kind {
+        EntryKind::Static => p | STATIC,
+        EntryKind::Learned => p,
+    }
+}
+
 /// What the empty slots of the table hold (never read as an entry).
 const FILLER: Entry = Entry {
-    loc: Location::Local(Attachment::untagged(PortId(0))),
-    kind: EntryKind::Learned,
+    loc: 0,
     last_sent: 0,
 };
 
@@ -62,6 +88,8 @@ pub enum LearnOutcome {
 pub struct FdbReplica {
     worker: usize,
     table: SlotTable<Entry>,
+    /// The numbers the entries' remote VTEPs go by.
+    vteps: VtepIndex,
     /// Entries held by flap damping: not moved while `now < held_until`.
     /// Only flapping MACs are here (the owner says which), so the per-frame
     /// path never reads it.
@@ -82,6 +110,7 @@ impl FdbReplica {
         FdbReplica {
             worker,
             table: SlotTable::new(FILLER),
+            vteps: VtepIndex::default(),
             held: HashMap::new(),
             full: HashSet::new(),
             to_owner,
@@ -114,15 +143,16 @@ impl FdbReplica {
                 kind,
                 held_until,
             } => {
+                // Acquire before releasing: a VTEP that stays keeps its number.
+                let p = with_kind(self.vteps.acquire(loc), kind);
                 if let Some(e) = self.table.get_mut(&key) {
-                    e.loc = loc;
-                    e.kind = kind;
+                    self.vteps.release(e.loc);
+                    e.loc = p;
                 } else {
                     self.table.insert(
                         key,
                         Entry {
-                            loc,
-                            kind,
+                            loc: p,
                             last_sent: 0,
                         },
                     );
@@ -134,12 +164,20 @@ impl FdbReplica {
                 }
             }
             ToReplica::Remove { key } => {
-                self.table.remove(&key);
+                if let Some(e) = self.table.remove(&key) {
+                    self.vteps.release(e.loc);
+                }
                 self.held.remove(&key);
             }
             ToReplica::Flush { bd } => {
-                self.table
-                    .retain(|k, e| e.kind == EntryKind::Static || bd.is_some_and(|b| k.bd != b));
+                let vteps = &mut self.vteps;
+                self.table.retain(|k, e| {
+                    let keep = e.is_static() || bd.is_some_and(|b| k.bd != b);
+                    if !keep {
+                        vteps.release(e.loc);
+                    }
+                    keep
+                });
                 let table = &self.table;
                 self.held.retain(|k, _| table.get(k).is_some());
             }
@@ -164,9 +202,67 @@ impl FdbReplica {
     }
 
     /// Where `mac` lives in `bd`, if known.
-    #[inline]
     pub fn lookup(&self, bd: BdId, mac: MacAddr) -> Option<Location> {
-        self.table.get(&FdbKey::new(bd, mac)).map(|e| e.loc)
+        self.table
+            .get(&FdbKey::new(bd, mac))
+            .map(|e| self.vteps.location(e.loc))
+    }
+
+    /// Where `mac` lives in `bd`, if known, as the replica stores it: a
+    /// remote VTEP by its number ([`vtep_addr`](Self::vtep_addr) gives its
+    /// address). The engine's per-frame lookup.
+    #[inline(always)]
+    pub fn lookup_place(&self, bd: BdId, mac: MacAddr) -> Option<Place> {
+        self.table
+            .get(&FdbKey::new(bd, mac))
+            .map(|e| place::unpack(e.loc))
+    }
+
+    /// The address of the VTEP an entry calls number `i`.
+    #[inline(always)]
+    pub fn vtep_addr(&self, i: u32) -> Option<IpAddr> {
+        self.vteps.addr(i)
+    }
+
+    /// The number the entries give VTEP `ip`, if any entry points at it.
+    pub fn vtep_number(&self, ip: IpAddr) -> Option<u32> {
+        self.vteps.find(ip)
+    }
+
+    /// Every VTEP number in use and its address.
+    pub fn vtep_numbers(&self) -> impl Iterator<Item = (u32, IpAddr)> + '_ {
+        self.vteps.live()
+    }
+
+    /// How many VTEP numbers were ever given out (live or free): the length
+    /// a table indexed by number needs. Never more than the most entries
+    /// the replica held at once.
+    pub fn vtep_capacity(&self) -> usize {
+        self.vteps.capacity()
+    }
+
+    /// Whether VTEP numbers were given out (anew or reused) since the last
+    /// [`drain_new_vteps`](Self::drain_new_vteps).
+    #[inline(always)]
+    pub fn has_new_vteps(&self) -> bool {
+        self.vteps.has_new()
+    }
+
+    /// Calls `f` with each VTEP number given out (anew or reused, and still
+    /// in use) since the last call, and its address: whoever keeps data per
+    /// number (the engine's templates) updates it here, before any frame
+    /// can find the number in an entry it looks up.
+    pub fn drain_new_vteps(&mut self, f: impl FnMut(u32, IpAddr)) {
+        self.vteps.drain_new(f);
+    }
+
+    /// Whether packed location `p` (of an entry) is `loc`.
+    #[inline(always)]
+    fn is_at(vteps: &VtepIndex, p: u32, loc: Location) -> bool {
+        match loc {
+            Location::Local(a) => p & !STATIC == place::pack_local(a),
+            Location::Vtep(ip) => vteps.is(p, ip),
+        }
     }
 
     /// Records that `mac` (a valid source: the caller has checked
@@ -179,10 +275,10 @@ impl FdbReplica {
     pub fn learn(&mut self, bd: BdId, mac: MacAddr, loc: Location, now: Tick) -> LearnOutcome {
         let key = FdbKey::new(bd, mac);
         match self.table.get_mut(&key) {
-            Some(e) if e.loc == loc => {
+            Some(e) if Self::is_at(&self.vteps, e.loc, loc) => {
                 // Statics never age: nothing to refresh.
                 let since = u64::from(low(now).wrapping_sub(e.last_sent));
-                if e.kind == EntryKind::Static || since < self.refresh_ms {
+                if e.is_static() || since < self.refresh_ms {
                     return LearnOutcome::Known;
                 }
                 // A refresh changes nothing but the owner's last-seen time:
@@ -196,19 +292,19 @@ impl FdbReplica {
                 }
             }
             Some(e) => {
-                if e.kind == EntryKind::Static {
+                if e.is_static() {
                     return LearnOutcome::Static;
                 }
                 if self.held.get(&key).is_some_and(|&until| now < until) {
                     return LearnOutcome::Held;
                 }
-                let previous = *e;
-                e.loc = loc;
-                e.last_sent = low(now);
                 if Self::send(&self.to_owner, self.worker, key, loc, now) {
+                    let p = self.vteps.acquire(loc);
+                    self.vteps.release(e.loc);
+                    e.loc = p;
+                    e.last_sent = low(now);
                     LearnOutcome::Moved
                 } else {
-                    *e = previous;
                     LearnOutcome::QueueFull
                 }
             }
@@ -224,11 +320,11 @@ impl FdbReplica {
         if !Self::send(&self.to_owner, self.worker, key, loc, now) {
             return LearnOutcome::QueueFull;
         }
+        let p = self.vteps.acquire(loc);
         self.table.insert(
             key,
             Entry {
-                loc,
-                kind: EntryKind::Learned,
+                loc: p,
                 last_sent: low(now),
             },
         );
@@ -265,7 +361,11 @@ impl FdbReplica {
     /// Every entry as (key, location, kind), sorted by key: for tests and
     /// debugging, not the per-packet path.
     pub fn snapshot(&self) -> Vec<(FdbKey, Location, EntryKind)> {
-        let mut v: Vec<_> = self.table.iter().map(|(k, e)| (k, e.loc, e.kind)).collect();
+        let mut v: Vec<_> = self
+            .table
+            .iter()
+            .map(|(k, e)| (k, self.vteps.location(e.loc), e.kind()))
+            .collect();
         v.sort_by_key(|(k, _, _)| *k);
         v
     }
@@ -276,9 +376,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_entry_with_its_packed_key_fits_in_32_bytes() {
-        // A table slot (8-byte packed key + entry) must not straddle cache
-        // lines; docs/fdb.md quotes this footprint: keep them in step.
-        assert!(std::mem::size_of::<(u64, Entry)>() <= 32);
+    fn an_entry_with_its_packed_key_fits_in_16_bytes() {
+        // A table slot (8-byte packed key + entry) is 16 bytes, four to a
+        // cache line; docs/fdb.md quotes this footprint: keep them in step.
+        assert_eq!(std::mem::size_of::<(u64, Entry)>(), 16);
     }
 }
