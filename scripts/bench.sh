@@ -128,7 +128,7 @@ bench_build() {
     command -v cargo >/dev/null || PATH="$PATH:${HOME:-/root}/.cargo/bin"
     if [ -n "${XVS_GEN:-}" ] && [ -n "${XVS_SINK:-}" ]; then
         # prebuilt (e.g. while the tree is mid-edit): nothing to build
-        [ -x "$GEN" ] && [ -x "$SINK" ] || lab_die "XVS_GEN/XVS_SINK are not executable"
+        if [ ! -x "$GEN" ] || [ ! -x "$SINK" ]; then lab_die "XVS_GEN/XVS_SINK are not executable"; fi
     else
         bench_log "building xvs-gen, xvs-sink ($PROFILE)"
         (cd "$REPO_DIR" && cargo build "${CARGO_PROFILE[@]}" --locked --quiet -p xvs-benches --bins) ||
