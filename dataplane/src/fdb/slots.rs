@@ -8,8 +8,8 @@
 //! are [`FdbKey::packed`] words; the hash is one multiply of the key with a
 //! per-table random seed, folded (as foldhash does), so MACs chosen by
 //! someone on the network do not pile up in one probe run. The table is at
-//! most half full ([`MAX_LOAD`]): a hit is at most about 1.5 probes on
-//! average, a miss about 2.5, and the probed slots are adjacent in memory
+//! most a quarter full ([`MAX_LOAD`]): a hit is at most about 1.17 probes on
+//! average, a miss about 1.4, and the probed slots are adjacent in memory
 //! (four 16-byte slots to a cache line). Removal shifts the following run
 //! back (no tombstones), so lookups never slow down with churn. From 2 MiB
 //! up the slot array is aligned to a huge page ([`SlotArray`]).
@@ -29,10 +29,13 @@ const EMPTY: u64 = u64::MAX;
 const MIN_SLOTS: usize = 8;
 
 /// The most a table is filled before it doubles: `MAX_LOAD.0 /
-/// MAX_LOAD.1` of its slots. 5/8 would let 64k entries (plus a few) live
-/// in 128k slots, 2 MiB instead of 4 MiB, but measured 5–7 ns a frame
-/// slower in the 64k-MAC benches (`docs/performance.md`): kept at 1/2.
-pub(super) const MAX_LOAD: (usize, usize) = (1, 2);
+/// MAX_LOAD.1` of its slots. Measured in the 64k-MAC benches
+/// (`docs/performance.md`), a sparser table is faster although larger:
+/// at 1/4, 64k entries (plus a few) take 512k slots, 8 MiB, and a frame
+/// ~27 ns; at 1/2, 4 MiB and ~29 ns; at 5/8, 2 MiB and ~37 ns. Every slot
+/// a probe goes past its home costs more than the cache misses a smaller
+/// table saves.
+pub(super) const MAX_LOAD: (usize, usize) = (1, 4);
 
 /// Whether `len` entries fit in `slots` slots.
 #[inline]
