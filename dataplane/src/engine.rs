@@ -144,6 +144,17 @@ pub struct Counters {
 }
 
 impl Counters {
+    /// Counts one egress copy dropped for `why`.
+    fn count_egress_drop(&mut self, why: EgressDrop) {
+        match why {
+            EgressDrop::NoNextHop => self.drop_no_next_hop += 1,
+            EgressDrop::NoLocalAddr => self.drop_no_local_addr += 1,
+            EgressDrop::Mtu => self.drop_mtu += 1,
+            EgressDrop::NoHeadroom => self.drop_no_headroom += 1,
+            EgressDrop::BadRange => self.drop_bad_range += 1,
+        }
+    }
+
     /// Every drop, all reasons together.
     pub fn drops(&self) -> u64 {
         self.drop_bad_range
@@ -216,6 +227,19 @@ pub enum EgressDrop {
     NoHeadroom,
     /// The frame range is outside its buffer (`drop_bad_range`).
     BadRange,
+}
+
+impl From<RewriteError> for EgressDrop {
+    fn from(e: RewriteError) -> Self {
+        match e {
+            RewriteError::TooBig { .. } => EgressDrop::Mtu,
+            RewriteError::NoHeadroom { .. } => EgressDrop::NoHeadroom,
+            // Checked before rewriting; kept for completeness.
+            RewriteError::OutOfBounds { .. }
+            | RewriteError::Runt(_)
+            | RewriteError::FamilyMismatch => EgressDrop::BadRange,
+        }
+    }
 }
 
 impl EgressDrop {
@@ -721,13 +745,7 @@ impl Rewriter<'_> {
         match self.try_rewrite(egress, buf, headroom, len) {
             Ok(r) => Some(r),
             Err(why) => {
-                match why {
-                    EgressDrop::NoNextHop => c.drop_no_next_hop += 1,
-                    EgressDrop::NoLocalAddr => c.drop_no_local_addr += 1,
-                    EgressDrop::Mtu => c.drop_mtu += 1,
-                    EgressDrop::NoHeadroom => c.drop_no_headroom += 1,
-                    EgressDrop::BadRange => c.drop_bad_range += 1,
-                }
+                c.count_egress_drop(why);
                 None
             }
         }
@@ -751,13 +769,7 @@ impl Rewriter<'_> {
             Some(t) => match t.apply(buf, headroom, len, vni) {
                 Ok(r) => Some(r),
                 Err(e) => {
-                    match e {
-                        RewriteError::TooBig { .. } => c.drop_mtu += 1,
-                        RewriteError::NoHeadroom { .. } => c.drop_no_headroom += 1,
-                        RewriteError::OutOfBounds { .. }
-                        | RewriteError::Runt(_)
-                        | RewriteError::FamilyMismatch => c.drop_bad_range += 1,
-                    }
+                    c.count_egress_drop(e.into());
                     None
                 }
             },
@@ -795,14 +807,7 @@ impl Rewriter<'_> {
                 None => return Err(EgressDrop::NoNextHop),
             },
         };
-        result.map_err(|e| match e {
-            RewriteError::TooBig { .. } => EgressDrop::Mtu,
-            RewriteError::NoHeadroom { .. } => EgressDrop::NoHeadroom,
-            // Checked before rewriting; kept for completeness.
-            RewriteError::OutOfBounds { .. }
-            | RewriteError::Runt(_)
-            | RewriteError::FamilyMismatch => EgressDrop::BadRange,
-        })
+        result.map_err(EgressDrop::from)
     }
 }
 
