@@ -36,4 +36,5 @@ pub mod trace;
 pub mod types;
 pub mod wire;
 
+mod prefetch;
 mod vtep_map;

@@ -21,6 +21,7 @@ use xvs_ebpf::Meta;
 use crate::decide::Egress;
 use crate::engine::{Counters, Engine, TxFrames};
 use crate::fdb::Tick;
+use crate::prefetch::prefetch_read;
 use crate::types::{BdId, MacAddr};
 use crate::xsk::{Frame, FrameIo, PortId, Spares};
 
@@ -270,19 +271,6 @@ fn prefetch_frames<I: FrameIo>(io: &I, frames: &[Frame]) {
             prefetch_read(data.as_ptr().wrapping_add(at).wrapping_sub(skew));
         }
     }
-}
-
-/// A read prefetch into all cache levels; a no-op off x86-64.
-#[inline(always)]
-fn prefetch_read(p: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint: it never faults and loads nothing into
-    // the program; `p` points into a frame the worker owns anyway.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
 }
 
 /// Asks the engine to prefetch the FDB slots of every received frame's MACs

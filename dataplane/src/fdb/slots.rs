@@ -20,6 +20,7 @@ use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
 
 use super::FdbKey;
+use crate::prefetch::prefetch_read;
 
 /// The key of an empty slot: BD 65535 with the broadcast MAC, which is
 /// never learned and never a static entry.
@@ -123,7 +124,7 @@ impl<V: Copy> SlotTable<V> {
         let i = self.home(packed);
         let p = self.slots.as_ptr().wrapping_add(i);
         // Slots are 16-byte aligned: one of up to 16 bytes is in one line.
-        prefetch_read(p.cast());
+        prefetch_read(p);
     }
 
     /// The value for `key`.
@@ -388,20 +389,6 @@ fn advise_huge_pages(start: *mut u8, len: usize) {
     if rc != 0 {
         tracing::debug!("FDB table: no transparent huge pages");
     }
-}
-
-/// A read prefetch into all cache levels; a no-op off x86-64.
-#[inline(always)]
-fn prefetch_read(p: *const i8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint: it never faults and reads nothing into
-    // the program, whatever the address (here one inside or one past the
-    // slot array).
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p);
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
 }
 
 #[cfg(test)]
