@@ -14,7 +14,7 @@
 
 use std::net::Ipv4Addr;
 
-use etherparse::{EtherType, Ethernet2Header, IpFragOffset, IpNumber, PacketBuilder};
+use etherparse::{EtherType, Ethernet2Header, IpFragOffset, IpNumber};
 use xvs_ebpf::{Classifier, Counter, PortRole, XdpAction};
 use xvs_testkit::frames::*;
 
@@ -447,16 +447,7 @@ fn cases() -> Vec<Case> {
             name: "ssh_over_tcp_to_the_vtep_is_passed",
             how: "eth/ipv4/tcp 40000>22 SYN",
             role: Role::Uplink,
-            input: {
-                let mut f = Vec::new();
-                PacketBuilder::ethernet2(OUTER_SRC_MAC, OUTER_DST_MAC)
-                    .ipv4(v4(REMOTE4), v4(VTEP4), 64)
-                    .tcp(40000, 22, 1, 65535)
-                    .syn()
-                    .write(&mut f, &[])
-                    .unwrap();
-                f
-            },
+            input: tcp_syn4(),
             action: XPass,
             out: Out::Unchanged,
             counters: &[PassNotVxlan],

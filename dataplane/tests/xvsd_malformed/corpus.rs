@@ -18,7 +18,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use etherparse::{EtherType, Ethernet2Header, IpFragOffset, IpNumber, PacketBuilder};
+use etherparse::{EtherType, Ethernet2Header, IpFragOffset, IpNumber};
 use xvs_testkit::frames::*;
 
 /// Learned on the hostile access port (untagged) before the corpus runs.
@@ -470,16 +470,7 @@ pub fn corpus() -> Vec<Hostile> {
             NOT_VXLAN,
             udp4(&[], REMOTE4, VTEP4, 4790, &vx),
         ),
-        h("up_tcp_syn_to_the_vtep", Uplink, NOT_VXLAN, {
-            let mut f = Vec::new();
-            PacketBuilder::ethernet2(OUTER_SRC_MAC, OUTER_DST_MAC)
-                .ipv4(v4(REMOTE4), v4(VTEP4), 64)
-                .tcp(40000, 22, 1, 65535)
-                .syn()
-                .write(&mut f, &[])
-                .unwrap();
-            f
-        }),
+        h("up_tcp_syn_to_the_vtep", Uplink, NOT_VXLAN, tcp_syn4()),
         h(
             "up_ipv6_tcp_to_the_vtep",
             Uplink,

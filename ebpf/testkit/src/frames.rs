@@ -155,6 +155,19 @@ pub fn udp4_with(hdr: Ipv4Header, dport: u16, payload: &[u8]) -> Vec<u8> {
     f
 }
 
+/// An SSH connection attempt from [`REMOTE4`] to [`VTEP4`]: Ethernet /
+/// IPv4 / TCP 40000 > 22 with SYN set (traffic for the node's own stack).
+pub fn tcp_syn4() -> Vec<u8> {
+    let mut f = Vec::new();
+    PacketBuilder::ethernet2(OUTER_SRC_MAC, OUTER_DST_MAC)
+        .ipv4(v4(REMOTE4), v4(VTEP4), 64)
+        .tcp(40000, 22, 1, 65535)
+        .syn()
+        .write(&mut f, &[])
+        .unwrap();
+    f
+}
+
 /// An IPv4 UDP header from [`REMOTE4`] to [`VTEP4`], to customise.
 pub fn ipv4_header() -> Ipv4Header {
     Ipv4Header::new(0, 64, IpNumber::UDP, v4(REMOTE4), v4(VTEP4)).unwrap()
